@@ -1,0 +1,19 @@
+package deps
+import (
+ _ "github.com/aws/aws-lambda-go/lambda"
+ _ "github.com/aws/aws-lambda-go/events"
+ _ "github.com/aws/aws-sdk-go-v2/aws"
+ _ "github.com/aws/aws-sdk-go-v2/config"
+ _ "github.com/aws/aws-sdk-go-v2/service/kms"
+ _ "github.com/aws/aws-sdk-go-v2/service/sns"
+ _ "github.com/aws/aws-sdk-go-v2/service/sts"
+ _ "github.com/aws/aws-sdk-go-v2/service/cloudwatch"
+ _ "github.com/aws/aws-sdk-go-v2/service/eventbridge"
+ _ "github.com/aws/aws-sdk-go-v2/service/configservice"
+ _ "github.com/aws/aws-sdk-go-v2/service/securityhub"
+ _ "github.com/aws/aws-sdk-go-v2/credentials/stscreds"
+ _ "github.com/aws/aws-xray-sdk-go/xray"
+ _ "github.com/aws/aws-xray-sdk-go/instrumentation/awsv2"
+ _ "github.com/aws/smithy-go"
+ _ "github.com/awslabs/goformation/v7"
+)

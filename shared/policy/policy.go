@@ -1,0 +1,77 @@
+// Package policy is the IAM policy model used for KMS key policies and SNS
+// topic policies: a parser that accepts every legal shape, a marshaller that
+// keeps statement order, key order and unknown fields (so a fixed policy
+// differs from the original only where the fix is), semantic equality, and the
+// evaluation primitives (action, resource, principal and condition matching)
+// that the rules and the planner build on. It imports no AWS SDK.
+package policy
+
+import "encoding/json"
+
+// MaxKeyPolicyBytes is the largest key policy KMS accepts (32 KB).
+const MaxKeyPolicyBytes = 32768
+
+// Document is a parsed policy. Marshal reproduces it with the original top-level
+// key order, unknown top-level fields, Statement as object or array as it was.
+type Document struct {
+	Version    string
+	ID         string
+	Statements []*Statement
+	// unexported fields (raw top-level members in order, statement shape) are
+	// added by the implementation.
+	meta docMeta
+}
+
+// Statement is one policy statement. Fields absent in the source are nil/empty;
+// Marshal keeps the original key order and unknown members. Code that edits a
+// statement edits these fields and Marshal re-encodes from them.
+type Statement struct {
+	Sid          string
+	Effect       string     // "Allow" or "Deny" (as written; compare case-insensitively)
+	Principal    *Principal // nil when absent
+	NotPrincipal *Principal // nil when absent
+	Action       *Values    // nil when absent
+	NotAction    *Values
+	Resource     *Values
+	NotResource  *Values
+	Condition    Conditions // nil/empty when absent
+	meta         stmtMeta
+}
+
+// Principal is a Principal or NotPrincipal element. `"*"` parses as Wildcard;
+// `{"AWS":"*"}` parses as AWS=["*"]; both mean everyone (see Everyone()).
+type Principal struct {
+	Wildcard      bool // the bare string "*"
+	AWS           *Values
+	Service       *Values
+	Federated     *Values
+	CanonicalUser *Values
+	meta          principalMeta
+}
+
+// Values is a string-or-array member. Single records that the source used a
+// bare string (Marshal writes it back the same way while it has one item).
+// Raw keeps non-string JSON scalars (numbers, booleans) of condition values;
+// Items holds their text form ("true", "42").
+type Values struct {
+	Items  []string
+	Single bool
+	raw    []json.RawMessage
+}
+
+// Conditions is the Condition block in source order: operator blocks, each with
+// its keys in source order.
+type Conditions []ConditionBlock
+
+// ConditionBlock is one operator ("StringEquals", "ForAnyValue:StringLike",
+// "ArnLikeIfExists", ...) with its keys.
+type ConditionBlock struct {
+	Operator string
+	Keys     []ConditionKey
+}
+
+// ConditionKey is one condition key (as written, e.g. "aws:SourceAccount") and its values.
+type ConditionKey struct {
+	Key    string
+	Values Values
+}
