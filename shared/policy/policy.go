@@ -17,9 +17,7 @@ type Document struct {
 	Version    string
 	ID         string
 	Statements []*Statement
-	// unexported fields (raw top-level members in order, statement shape) are
-	// added by the implementation.
-	meta docMeta
+	meta       docMeta
 }
 
 // Statement is one policy statement. Fields absent in the source are nil/empty;
@@ -74,4 +72,22 @@ type ConditionBlock struct {
 type ConditionKey struct {
 	Key    string
 	Values Values
+}
+
+// docMeta remembers how the source was written so Marshal can reproduce it.
+type docMeta struct {
+	order      []string                   // member names in source order, without duplicates
+	unknown    map[string]json.RawMessage // members this package does not model, verbatim
+	stmtObject bool                       // Statement was a bare object, not an array
+}
+
+// stmtMeta is docMeta's counterpart for one statement.
+type stmtMeta struct {
+	order   []string
+	unknown map[string]json.RawMessage
+}
+
+// principalMeta keeps the source order of principal types ("Service" before "AWS", ...).
+type principalMeta struct {
+	order []string
 }

@@ -1,0 +1,498 @@
+package policy
+
+import (
+	"bytes"
+	"encoding/base64"
+	"math/big"
+	"net/netip"
+	"strconv"
+	"strings"
+	"time"
+)
+
+// Tri is a three-valued result: a condition that depends on a value not known
+// here (e.g. the exact alarm ARN behind aws:SourceArn) is Unknown.
+type Tri int8
+
+const (
+	False Tri = iota
+	True
+	Unknown
+)
+
+func (t Tri) String() string {
+	switch t {
+	case False:
+		return "False"
+	case True:
+		return "True"
+	case Unknown:
+		return "Unknown"
+	}
+	return "Tri(" + strconv.Itoa(int(t)) + ")"
+}
+
+func triOf(b bool) Tri {
+	if b {
+		return True
+	}
+	return False
+}
+
+func (t Tri) not() Tri {
+	switch t {
+	case True:
+		return False
+	case False:
+		return True
+	}
+	return Unknown
+}
+
+// Context is a request context for condition evaluation. Keys are
+// case-insensitive. A key is either absent, present with known values, or
+// present with an unknown value (SetUnknown) — conditions on an unknown key
+// evaluate to Unknown unless the operator/value decides regardless
+// (a "*" pattern with StringLike/ArnLike, Null, ...).
+//
+// Build one with NewContext: the zero Context reads as empty but cannot be set.
+type Context struct{ m map[string]ctxValue }
+
+type ctxValue struct {
+	values  []string
+	unknown bool
+}
+
+// NewContext returns an empty context.
+func NewContext() Context { return Context{m: map[string]ctxValue{}} }
+
+// Set sets a key to known values (several for a multi-valued key; none for a
+// present but empty set).
+func (c Context) Set(key string, values ...string) {
+	c.m[strings.ToLower(key)] = ctxValue{values: append([]string(nil), values...)}
+}
+
+// SetUnknown marks a key present with an unknown value.
+func (c Context) SetUnknown(key string) {
+	c.m[strings.ToLower(key)] = ctxValue{unknown: true}
+}
+
+// Lookup returns a key's values; unknown is true for a SetUnknown key, ok is
+// false for an absent one.
+func (c Context) Lookup(key string) (values []string, unknown, ok bool) {
+	v, ok := c.m[strings.ToLower(key)]
+	return v.values, v.unknown, ok
+}
+
+// Operator describes a condition operator: its base family ("StringEquals",
+// "StringLike", "ArnLike", "ArnEquals", "Bool", "Null", ...; canonical case),
+// whether it ends in IfExists, whether it is negated, and its set qualifier
+// ("", "ForAnyValue", "ForAllValues"). Known reports whether the base is an operator IAM defines.
+//
+// The base is the positive family: "StringNotLike" is Base "StringLike" with
+// Negated, "NotIpAddress" is Base "IpAddress" with Negated. So a check for a
+// restricting operator must test !Negated && !IfExists as well as Base. For an
+// unknown operator Base is the name without qualifier and IfExists suffix, as written.
+type Operator struct {
+	Base      string
+	IfExists  bool
+	Negated   bool
+	Qualifier string
+	Known     bool
+}
+
+// operators maps a lower-case operator name to its positive base and negation.
+var operators = map[string]struct {
+	base    string
+	negated bool
+}{}
+
+func init() {
+	pos := []string{"StringEquals", "StringEqualsIgnoreCase", "StringLike",
+		"NumericEquals", "NumericLessThan", "NumericLessThanEquals", "NumericGreaterThan", "NumericGreaterThanEquals",
+		"DateEquals", "DateLessThan", "DateLessThanEquals", "DateGreaterThan", "DateGreaterThanEquals",
+		"Bool", "BinaryEquals", "IpAddress", "ArnEquals", "ArnLike", "Null"}
+	for _, p := range pos {
+		operators[strings.ToLower(p)] = struct {
+			base    string
+			negated bool
+		}{p, false}
+	}
+	neg := map[string]string{
+		"StringNotEquals": "StringEquals", "StringNotEqualsIgnoreCase": "StringEqualsIgnoreCase",
+		"StringNotLike": "StringLike", "NumericNotEquals": "NumericEquals", "DateNotEquals": "DateEquals",
+		"NotIpAddress": "IpAddress", "ArnNotEquals": "ArnEquals", "ArnNotLike": "ArnLike",
+	}
+	for n, p := range neg {
+		operators[strings.ToLower(n)] = struct {
+			base    string
+			negated bool
+		}{p, true}
+	}
+}
+
+// ParseOperator splits an operator name such as "ForAnyValue:StringNotLikeIfExists".
+// Qualifier and operator are matched case-insensitively and returned in canonical case.
+func ParseOperator(name string) Operator {
+	var op Operator
+	rest := name
+	if i := strings.IndexByte(rest, ':'); i >= 0 {
+		switch strings.ToLower(rest[:i]) {
+		case "foranyvalue":
+			op.Qualifier = "ForAnyValue"
+		case "forallvalues":
+			op.Qualifier = "ForAllValues"
+		default:
+			op.Base = rest
+			return op
+		}
+		rest = rest[i+1:]
+	}
+	const ie = "ifexists"
+	if len(rest) > len(ie) && strings.EqualFold(rest[len(rest)-len(ie):], ie) {
+		op.IfExists = true
+		rest = rest[:len(rest)-len(ie)]
+	}
+	o, ok := operators[strings.ToLower(rest)]
+	if !ok || (o.base == "Null" && op.IfExists) {
+		op.Base = rest
+		return op
+	}
+	op.Base, op.Negated, op.Known = o.base, o.negated, true
+	return op
+}
+
+// EvalCondition evaluates the whole Condition block against ctx (blocks and
+// keys ANDed, values ORed); an empty block is True. Semantics: operators
+// case-insensitive; keys case-insensitive; IfExists is true when the key is
+// absent; negated operators (StringNotEquals, StringNotLike, ArnNotEquals,
+// ArnNotLike, NumericNotEquals, DateNotEquals, NotIpAddress) are true when the
+// key is absent; positive operators are false when absent; Null tests
+// presence; ForAnyValue:/ForAllValues: set qualifiers with IAM's rules for
+// absent keys (ForAllValues true, ForAnyValue false); Bool, Numeric*, Date*,
+// IpAddress, BinaryEquals, Arn*, String* (incl. IgnoreCase, Like with * and ?).
+// Unknown-valued keys yield Unknown unless decided anyway. An unknown operator
+// yields Unknown. A False anywhere makes the whole block False, even next to
+// an Unknown.
+//
+// Multi-valued context keys: without a qualifier, a positive operator matches
+// when any context value matches any policy value, and a negated operator is
+// the negation of that (no context value matches). ForAnyValue: some context
+// value satisfies the operator (for a negated one: matches no policy value);
+// ForAllValues: every context value does (an empty set satisfies it).
+//
+// Policy variables (${aws:SourceAccount}, ${*}, ${?}, ${$}) in String* and
+// Arn* values are resolved from ctx; a variable that ctx cannot resolve to one
+// known value makes that comparison Unknown.
+//
+// ArnEquals and ArnLike (and their negations) compare the six colon-separated
+// ARN fields one by one, each with * and ? wildcards, the last field taking
+// the rest of the ARN; a pattern with fewer than six fields is matched against
+// the whole value.
+func (s *Statement) EvalCondition(ctx Context) Tri {
+	return s.Condition.Eval(ctx)
+}
+
+// Eval is EvalCondition for a Condition block on its own.
+func (c Conditions) Eval(ctx Context) Tri {
+	res := True
+	for _, b := range c {
+		op := ParseOperator(b.Operator)
+		for _, k := range b.Keys {
+			switch evalKey(op, k, ctx) {
+			case False:
+				return False
+			case Unknown:
+				res = Unknown
+			}
+		}
+	}
+	return res
+}
+
+func evalKey(op Operator, k ConditionKey, ctx Context) Tri {
+	if !op.Known {
+		return Unknown
+	}
+	cv, present := ctx.m[strings.ToLower(k.Key)]
+	if op.Base == "Null" {
+		// Null "true" asks for absence, "false" for presence; values ORed.
+		res := False
+		for _, v := range k.Values.Items {
+			switch strings.ToLower(v) {
+			case "true":
+				if !present {
+					res = True
+				}
+			case "false":
+				if present {
+					res = True
+				}
+			}
+		}
+		return res
+	}
+	if !present {
+		switch {
+		case op.IfExists:
+			return True
+		case op.Qualifier == "ForAllValues":
+			return True
+		case op.Qualifier == "ForAnyValue":
+			return False
+		}
+		return triOf(op.Negated)
+	}
+	if cv.unknown {
+		// Only a pattern that matches every value decides an unknown one.
+		wildcardDecides := op.Base == "StringLike" || op.Base == "ArnLike" || op.Base == "ArnEquals"
+		if wildcardDecides {
+			for _, v := range k.Values.Items {
+				if v == "*" {
+					return triOf(!op.Negated)
+				}
+			}
+		}
+		return Unknown
+	}
+	// match reports whether one context value matches any policy value
+	// under the positive operator.
+	match := func(c string) Tri {
+		res := False
+		for _, p := range k.Values.Items {
+			switch matchValue(op.Base, p, c, ctx) {
+			case True:
+				return True
+			case Unknown:
+				res = Unknown
+			}
+		}
+		return res
+	}
+	switch op.Qualifier {
+	case "ForAllValues":
+		res := True
+		for _, c := range cv.values {
+			m := match(c)
+			if op.Negated {
+				m = m.not()
+			}
+			res = and(res, m)
+		}
+		return res
+	case "ForAnyValue":
+		res := False
+		for _, c := range cv.values {
+			m := match(c)
+			if op.Negated {
+				m = m.not()
+			}
+			res = or(res, m)
+		}
+		return res
+	}
+	res := False
+	for _, c := range cv.values {
+		res = or(res, match(c))
+	}
+	if op.Negated {
+		return res.not()
+	}
+	return res
+}
+
+func and(a, b Tri) Tri {
+	if a == False || b == False {
+		return False
+	}
+	if a == Unknown || b == Unknown {
+		return Unknown
+	}
+	return True
+}
+
+func or(a, b Tri) Tri {
+	if a == True || b == True {
+		return True
+	}
+	if a == Unknown || b == Unknown {
+		return Unknown
+	}
+	return False
+}
+
+// matchValue compares one policy value p with one context value c under a
+// positive base operator. A value of the wrong type (a malformed number,
+// date or address) does not match, as in IAM.
+func matchValue(base, p, c string, ctx Context) Tri {
+	switch base {
+	case "StringEquals", "StringEqualsIgnoreCase", "StringLike", "ArnEquals", "ArnLike":
+		if strings.Contains(p, "${") {
+			var ok bool
+			if p, ok = substitute(p, ctx); !ok {
+				return Unknown
+			}
+		}
+	}
+	switch base {
+	case "StringEquals":
+		return triOf(p == c)
+	case "StringEqualsIgnoreCase":
+		return triOf(strings.EqualFold(p, c))
+	case "StringLike":
+		return triOf(MatchWildcard(p, c))
+	case "ArnEquals", "ArnLike":
+		return triOf(matchARN(p, c))
+	case "Bool":
+		return triOf(strings.EqualFold(p, c))
+	case "BinaryEquals":
+		pb, err1 := base64.StdEncoding.DecodeString(p)
+		cb, err2 := base64.StdEncoding.DecodeString(c)
+		if err1 != nil || err2 != nil {
+			return triOf(p == c)
+		}
+		return triOf(bytes.Equal(pb, cb))
+	case "IpAddress":
+		return triOf(matchIP(p, c))
+	}
+	if strings.HasPrefix(base, "Numeric") {
+		pn, ok1 := new(big.Float).SetString(strings.TrimSpace(p))
+		cn, ok2 := new(big.Float).SetString(strings.TrimSpace(c))
+		if !ok1 || !ok2 {
+			return False
+		}
+		return triOf(compares(base[len("Numeric"):], pn.Cmp(cn)))
+	}
+	if strings.HasPrefix(base, "Date") {
+		pt, ok1 := parseDate(p)
+		ct, ok2 := parseDate(c)
+		if !ok1 || !ok2 {
+			return False
+		}
+		return triOf(compares(base[len("Date"):], ct.Compare(pt)*-1))
+	}
+	return Unknown
+}
+
+// compares applies a comparison suffix to cmp = policy <=> context (so
+// "LessThan" means context < policy, i.e. cmp > 0).
+func compares(suffix string, cmp int) bool {
+	switch suffix {
+	case "Equals":
+		return cmp == 0
+	case "LessThan":
+		return cmp > 0
+	case "LessThanEquals":
+		return cmp >= 0
+	case "GreaterThan":
+		return cmp < 0
+	case "GreaterThanEquals":
+		return cmp <= 0
+	}
+	return false
+}
+
+// parseDate accepts the ISO 8601 forms IAM documents and epoch seconds.
+func parseDate(s string) (time.Time, bool) {
+	s = strings.TrimSpace(s)
+	if n, err := strconv.ParseInt(s, 10, 64); err == nil {
+		return time.Unix(n, 0).UTC(), true
+	}
+	for _, layout := range []string{time.RFC3339Nano, "2006-01-02T15:04:05Z0700", "2006-01-02T15:04Z07:00", "2006-01-02T15:04:05", "2006-01-02"} {
+		if t, err := time.Parse(layout, s); err == nil {
+			return t, true
+		}
+	}
+	return time.Time{}, false
+}
+
+func matchIP(p, c string) bool {
+	addr, err := netip.ParseAddr(strings.TrimSpace(c))
+	if err != nil {
+		return false
+	}
+	addr = addr.Unmap()
+	p = strings.TrimSpace(p)
+	if !strings.Contains(p, "/") {
+		pa, err := netip.ParseAddr(p)
+		return err == nil && pa.Unmap() == addr
+	}
+	pfx, err := netip.ParsePrefix(p)
+	if err != nil {
+		return false
+	}
+	if pfx.Addr().Is4In6() {
+		bits := pfx.Bits() - 96
+		if bits < 0 {
+			return false
+		}
+		pfx = netip.PrefixFrom(pfx.Addr().Unmap(), bits)
+	}
+	return pfx.Masked().Contains(addr)
+}
+
+func matchARN(p, c string) bool {
+	if p == "*" {
+		return true
+	}
+	pp := strings.SplitN(p, ":", 6)
+	if len(pp) < 6 {
+		return MatchWildcard(p, c)
+	}
+	cp := strings.SplitN(c, ":", 6)
+	if len(cp) < 6 {
+		return false
+	}
+	for i := range pp {
+		if !MatchWildcard(pp[i], cp[i]) {
+			return false
+		}
+	}
+	return true
+}
+
+// substitute resolves policy variables in a policy value. The special
+// variables ${*}, ${?} and ${$} stand for the literal characters; wildcards
+// produced by them are literal in IAM, but here they become patterns again,
+// which only over-matches in the rare policy that uses them.
+func substitute(p string, ctx Context) (string, bool) {
+	var b strings.Builder
+	for {
+		i := strings.Index(p, "${")
+		if i < 0 {
+			b.WriteString(p)
+			return b.String(), true
+		}
+		j := strings.IndexByte(p[i:], '}')
+		if j < 0 {
+			b.WriteString(p)
+			return b.String(), true
+		}
+		b.WriteString(p[:i])
+		name := p[i+2 : i+j]
+		// ${key, 'default'} falls back to the default when the key is absent.
+		def, hasDef := "", false
+		if k := strings.IndexByte(name, ','); k >= 0 {
+			d := strings.TrimSpace(name[k+1:])
+			if len(d) >= 2 && d[0] == '\'' && d[len(d)-1] == '\'' {
+				def, hasDef = d[1:len(d)-1], true
+			}
+			name = strings.TrimSpace(name[:k])
+		}
+		switch name {
+		case "*", "?", "$":
+			b.WriteString(name)
+		default:
+			vals, unknown, ok := ctx.Lookup(name)
+			switch {
+			case ok && !unknown && len(vals) == 1:
+				b.WriteString(vals[0])
+			case !ok && hasDef:
+				b.WriteString(def)
+			default:
+				return "", false
+			}
+		}
+		p = p[i+j+1:]
+	}
+}
