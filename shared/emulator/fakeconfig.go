@@ -1,0 +1,342 @@
+package emulator
+
+import (
+	"encoding/json"
+	"fmt"
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"strconv"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+)
+
+// AWS Config's limits that PutEvaluations enforces (API reference).
+const (
+	MaxEvaluationsPerCall = 100
+	MaxAnnotationLength   = 256
+)
+
+// Evaluation is one evaluation as AWS Config's PutEvaluations receives it.
+type Evaluation struct {
+	ComplianceResourceType string  `json:"ComplianceResourceType"`
+	ComplianceResourceID   string  `json:"ComplianceResourceId"`
+	ComplianceType         string  `json:"ComplianceType"`
+	Annotation             *string `json:"Annotation,omitempty"`
+	// OrderingTimestamp is epoch seconds, as the JSON 1.1 protocol sends it.
+	OrderingTimestamp float64 `json:"OrderingTimestamp"`
+}
+
+// PutEvaluationsCall is one PutEvaluations request, accepted or not.
+type PutEvaluationsCall struct {
+	ResultToken string       `json:"ResultToken"`
+	TestMode    bool         `json:"TestMode"`
+	Evaluations []Evaluation `json:"Evaluations"`
+	// Error is the error code answered ("" when accepted).
+	Error string `json:"-"`
+}
+
+// ConfigItem is a configuration item for GetResourceConfigHistory, in the
+// fields the guard reads; Configuration is the resource's configuration JSON.
+type ConfigItem struct {
+	ResourceType  string
+	ResourceID    string
+	ResourceName  string
+	ARN           string
+	AccountID     string
+	Region        string
+	Status        string // OK, ResourceDiscovered, ResourceDeleted, ...
+	Configuration string
+	Tags          map[string]string
+	CaptureTime   time.Time
+}
+
+func (c ConfigItem) wire() map[string]any {
+	m := map[string]any{
+		"version": "1.3", "resourceType": c.ResourceType, "resourceId": c.ResourceID,
+		"configurationItemStatus":      or(c.Status, "OK"),
+		"configurationItemCaptureTime": float64(c.CaptureTime.UnixMilli()) / 1000,
+		"awsRegion":                    or(c.Region, "us-east-1"), "accountId": or(c.AccountID, "111122223333"),
+	}
+	if c.ResourceName != "" {
+		m["resourceName"] = c.ResourceName
+	}
+	if c.ARN != "" {
+		m["arn"] = c.ARN
+	}
+	if c.Configuration != "" {
+		m["configuration"] = c.Configuration
+	}
+	if c.Tags != nil {
+		m["tags"] = c.Tags
+	}
+	return m
+}
+
+// FakeConfig is an AWS Config endpoint (JSON 1.1, X-Amz-Target
+// StarlingDoveService.*) for PutEvaluations, SelectResourceConfig and
+// GetResourceConfigHistory; kumo has none of them.
+type FakeConfig struct {
+	// URL is the endpoint (AWS_ENDPOINT_URL_CONFIG_SERVICE).
+	URL string
+	srv *httptest.Server
+
+	mu          sync.Mutex
+	calls       []PutEvaluationsCall
+	resources   []string
+	queries     []string
+	history     map[string][]ConfigItem
+	historyReqs int
+}
+
+// NewFakeConfig starts the fake on a loopback port; Close stops it.
+func NewFakeConfig() *FakeConfig {
+	f := &FakeConfig{history: map[string][]ConfigItem{}}
+	f.srv = httptest.NewServer(http.HandlerFunc(f.serve))
+	f.URL = f.srv.URL
+	return f
+}
+
+// NewFakeConfigForTest is NewFakeConfig closed when the test ends.
+func NewFakeConfigForTest(t testing.TB) *FakeConfig {
+	f := NewFakeConfig()
+	t.Cleanup(f.Close)
+	return f
+}
+
+// Close stops the server.
+func (f *FakeConfig) Close() { f.srv.Close() }
+
+// Calls returns every PutEvaluations request received, rejected ones included.
+func (f *FakeConfig) Calls() []PutEvaluationsCall {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return append([]PutEvaluationsCall(nil), f.calls...)
+}
+
+// Evaluations returns the evaluations of the accepted, non-test-mode calls:
+// what AWS Config would have stored.
+func (f *FakeConfig) Evaluations() []Evaluation {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	var out []Evaluation
+	for _, c := range f.calls {
+		if c.Error == "" && !c.TestMode {
+			out = append(out, c.Evaluations...)
+		}
+	}
+	return out
+}
+
+// SetResources sets the rows SelectResourceConfig answers, each one JSON
+// object as a string (AWS's Results format), whatever the expression.
+func (f *FakeConfig) SetResources(results ...string) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.resources = append([]string(nil), results...)
+}
+
+// Queries returns the expressions SelectResourceConfig received.
+func (f *FakeConfig) Queries() []string {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return append([]string(nil), f.queries...)
+}
+
+// SetHistory sets the configuration items GetResourceConfigHistory answers
+// for their resource (newest first, as AWS orders them by default).
+func (f *FakeConfig) SetHistory(items ...ConfigItem) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	for _, it := range items {
+		k := it.ResourceType + "/" + it.ResourceID
+		f.history[k] = append(f.history[k], it)
+	}
+}
+
+// HistoryRequests counts GetResourceConfigHistory calls.
+func (f *FakeConfig) HistoryRequests() int {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return f.historyReqs
+}
+
+// awsJSONError answers the JSON 1.1 error shape the SDK decodes (the code
+// from the X-Amzn-ErrorType header or __type).
+func awsJSONError(w http.ResponseWriter, status int, code, msg string) {
+	w.Header().Set("Content-Type", "application/x-amz-json-1.1")
+	w.Header().Set("X-Amzn-ErrorType", code)
+	w.WriteHeader(status)
+	_ = json.NewEncoder(w).Encode(map[string]string{"__type": code, "message": msg})
+}
+
+func writeJSON(w http.ResponseWriter, contentType string, v any) {
+	w.Header().Set("Content-Type", contentType)
+	_ = json.NewEncoder(w).Encode(v)
+}
+
+func (f *FakeConfig) serve(w http.ResponseWriter, r *http.Request) {
+	body, err := io.ReadAll(r.Body)
+	if err != nil || r.Method != http.MethodPost {
+		awsJSONError(w, http.StatusBadRequest, "SerializationException", "bad request")
+		return
+	}
+	const prefix = "StarlingDoveService."
+	target := r.Header.Get("X-Amz-Target")
+	op, ok := strings.CutPrefix(target, prefix)
+	if !ok {
+		awsJSONError(w, http.StatusBadRequest, "UnknownOperationException", "unknown target "+target)
+		return
+	}
+	switch op {
+	case "PutEvaluations":
+		f.putEvaluations(w, body)
+	case "SelectResourceConfig":
+		f.selectResourceConfig(w, body)
+	case "GetResourceConfigHistory":
+		f.getResourceConfigHistory(w, body)
+	default:
+		awsJSONError(w, http.StatusBadRequest, "UnknownOperationException", "the fake does not serve "+op)
+	}
+}
+
+func (f *FakeConfig) putEvaluations(w http.ResponseWriter, body []byte) {
+	var c PutEvaluationsCall
+	if err := json.Unmarshal(body, &c); err != nil {
+		awsJSONError(w, http.StatusBadRequest, "SerializationException", err.Error())
+		return
+	}
+	msg := validateEvaluations(c)
+	f.mu.Lock()
+	if msg != "" {
+		c.Error = "ValidationException"
+	}
+	f.calls = append(f.calls, c)
+	f.mu.Unlock()
+	if msg != "" {
+		awsJSONError(w, http.StatusBadRequest, "ValidationException", msg)
+		return
+	}
+	writeJSON(w, "application/x-amz-json-1.1", map[string]any{"FailedEvaluations": []any{}})
+}
+
+// validateEvaluations applies the API's constraints, with AWS's wording.
+func validateEvaluations(c PutEvaluationsCall) string {
+	var errs []string
+	if c.ResultToken == "" {
+		errs = append(errs, "Value null at 'resultToken' failed to satisfy constraint: Member must not be null")
+	}
+	if n := len(c.Evaluations); n > MaxEvaluationsPerCall {
+		errs = append(errs, fmt.Sprintf("Value '%d items' at 'evaluations' failed to satisfy constraint: Member must have length less than or equal to %d", n, MaxEvaluationsPerCall))
+	}
+	for i, e := range c.Evaluations {
+		at := fmt.Sprintf("'evaluations.%d.member.", i+1)
+		if e.Annotation != nil && (len(*e.Annotation) < 1 || len(*e.Annotation) > MaxAnnotationLength) {
+			errs = append(errs, fmt.Sprintf("Value '%s' at %sannotation' failed to satisfy constraint: Member must have length less than or equal to %d and greater than or equal to 1", *e.Annotation, at, MaxAnnotationLength))
+		}
+		switch e.ComplianceType {
+		case "COMPLIANT", "NON_COMPLIANT", "NOT_APPLICABLE", "INSUFFICIENT_DATA":
+		default:
+			errs = append(errs, fmt.Sprintf("Value '%s' at %scomplianceType' failed to satisfy constraint: Member must satisfy enum value set: [COMPLIANT, NON_COMPLIANT, NOT_APPLICABLE, INSUFFICIENT_DATA]", e.ComplianceType, at))
+		}
+		if e.ComplianceResourceType == "" || e.ComplianceResourceID == "" {
+			errs = append(errs, "Value null at "+at+"complianceResourceType/Id' failed to satisfy constraint: Member must not be null")
+		}
+		if e.OrderingTimestamp == 0 {
+			errs = append(errs, "Value null at "+at+"orderingTimestamp' failed to satisfy constraint: Member must not be null")
+		}
+	}
+	if len(errs) == 0 {
+		return ""
+	}
+	return fmt.Sprintf("%d validation error(s) detected: %s", len(errs), strings.Join(errs, "; "))
+}
+
+// page slices n items by an index token, as Config's opaque tokens do.
+func page(n int, token string, limit int) (start, end int, next string, err error) {
+	if token != "" {
+		start, err = strconv.Atoi(token)
+		if err != nil || start < 0 || start > n {
+			return 0, 0, "", fmt.Errorf("invalid next token")
+		}
+	}
+	end = min(start+limit, n)
+	if end < n {
+		next = strconv.Itoa(end)
+	}
+	return start, end, next, nil
+}
+
+func (f *FakeConfig) selectResourceConfig(w http.ResponseWriter, body []byte) {
+	var req struct {
+		Expression string
+		Limit      int
+		NextToken  string
+	}
+	if err := json.Unmarshal(body, &req); err != nil {
+		awsJSONError(w, http.StatusBadRequest, "SerializationException", err.Error())
+		return
+	}
+	if req.Expression == "" {
+		awsJSONError(w, http.StatusBadRequest, "InvalidExpressionException", "empty expression")
+		return
+	}
+	if req.Limit <= 0 || req.Limit > 100 {
+		req.Limit = 100
+	}
+	f.mu.Lock()
+	f.queries = append(f.queries, req.Expression)
+	rows := f.resources
+	f.mu.Unlock()
+	start, end, next, err := page(len(rows), req.NextToken, req.Limit)
+	if err != nil {
+		awsJSONError(w, http.StatusBadRequest, "InvalidNextTokenException", err.Error())
+		return
+	}
+	resp := map[string]any{"Results": append([]string{}, rows[start:end]...), "QueryInfo": map[string]any{"SelectFields": []any{}}}
+	if next != "" {
+		resp["NextToken"] = next
+	}
+	writeJSON(w, "application/x-amz-json-1.1", resp)
+}
+
+func (f *FakeConfig) getResourceConfigHistory(w http.ResponseWriter, body []byte) {
+	var req struct {
+		ResourceType string `json:"resourceType"`
+		ResourceID   string `json:"resourceId"`
+		Limit        int    `json:"limit"`
+		NextToken    string `json:"nextToken"`
+	}
+	if err := json.Unmarshal(body, &req); err != nil {
+		awsJSONError(w, http.StatusBadRequest, "SerializationException", err.Error())
+		return
+	}
+	if req.Limit <= 0 || req.Limit > 100 {
+		req.Limit = 10
+	}
+	f.mu.Lock()
+	f.historyReqs++
+	items, ok := f.history[req.ResourceType+"/"+req.ResourceID]
+	f.mu.Unlock()
+	if !ok {
+		awsJSONError(w, http.StatusBadRequest, "ResourceNotDiscoveredException",
+			fmt.Sprintf("Resource %s of resourceType:%s is unknown or has not been discovered", req.ResourceID, req.ResourceType))
+		return
+	}
+	start, end, next, err := page(len(items), req.NextToken, req.Limit)
+	if err != nil {
+		awsJSONError(w, http.StatusBadRequest, "InvalidNextTokenException", err.Error())
+		return
+	}
+	out := []any{}
+	for _, it := range items[start:end] {
+		out = append(out, it.wire())
+	}
+	resp := map[string]any{"configurationItems": out}
+	if next != "" {
+		resp["nextToken"] = next
+	}
+	writeJSON(w, "application/x-amz-json-1.1", resp)
+}
