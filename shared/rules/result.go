@@ -33,10 +33,3 @@ type Result struct {
 	// Config.RemediationKeyID (TOPIC_UNENCRYPTED, KEY_AWS_MANAGED, KEY_NOT_SYMMETRIC with a key configured).
 	Repoint bool
 }
-
-// Evaluate judges one topic. TODO(helper C): implement.
-func Evaluate(in Input) Result { panic("TODO") }
-
-// MergeGrants unions grants per principal (values deduplicated, sorted).
-// TODO(helper C): implement.
-func MergeGrants(gs []Grant) []Grant { panic("TODO") }

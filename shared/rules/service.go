@@ -1,0 +1,394 @@
+package rules
+
+import (
+	"fmt"
+	"strings"
+
+	"github.com/snskeyguard/snskeyguard/shared/policy"
+	"github.com/snskeyguard/snskeyguard/shared/sources"
+)
+
+// judgeService checks one required service principal against the key policy.
+func (e *evaluator) judgeService(p string) {
+	src, known := sources.Lookup(p)
+	if known && src.NeedsRole {
+		e.service(SourceNeedsRole, p, false, false, who(p)+" are delivered through an IAM role that the key policy must allow kms:GenerateDataKey* and kms:Decrypt; granting "+p+" does not help, otherwise publishing fails with KMSAccessDeniedException")
+		return
+	}
+	// Only EventBridge's requests lack aws:SourceAccount/aws:SourceArn.
+	sourceKeys := !known || src.ConfusedDeputy
+	id := policy.Identity{Service: p}
+	real := e.serviceContexts(p, sourceKeys)
+
+	certain, uncertain, denySids := e.denies(id, real)
+	if certain {
+		e.service(GrantDenied, p, false, false, fmt.Sprintf("%s fail with KMSAccessDeniedException: key policy of %s explicitly denies %s (statement %s)", who(p), e.keyName(), p, strings.Join(denySids, ", ")))
+		return
+	}
+	if uncertain {
+		e.service(GrantDenied, p, false, true, fmt.Sprintf("%s may fail with KMSAccessDeniedException: key policy of %s has a deny on %s (statement %s) whose condition depends on values not known here", who(p), e.keyName(), p, strings.Join(denySids, ", ")))
+	}
+
+	gdk := e.allowed(id, actionGenerateDataKey, real)
+	dec := e.allowed(id, actionDecrypt, real)
+	if !gdk || !dec {
+		missing := missingActions(gdk, dec)
+		if !sourceKeys {
+			if e.allowedBoth(id, e.serviceContexts(p, true)) {
+				fix := e.fixable(p)
+				e.service(ConfusedDeputyUnsupported, p, fix, false, fmt.Sprintf("%s fail with KMSAccessDeniedException: key policy of %s grants %s %s only with aws:SourceAccount/aws:SourceArn conditions, which EventBridge requests never carry", who(p), e.keyName(), p, missing))
+				return
+			}
+		} else if e.allowedBoth(id, []policy.Context{e.unknownSourceContext(p)}) {
+			e.service(ConfusedDeputyMismatch, p, false, false, fmt.Sprintf("%s fail with KMSAccessDeniedException: key policy of %s grants %s %s only for aws:SourceAccount/aws:SourceArn values that are not this topic's publishers (account %s)", who(p), e.keyName(), p, missing, strings.Join(e.expectedAccounts(p), ", ")))
+			return
+		}
+		fix := e.fixable(p)
+		e.service(GrantMissing, p, fix, false, fmt.Sprintf("%s fail with KMSAccessDeniedException: key policy of %s does not allow %s %s", who(p), e.keyName(), p, missing))
+		return
+	}
+	if !sourceKeys {
+		return
+	}
+	e.checkPaths(p, id, real)
+}
+
+// checkPaths requires every statement through which p gets either action to
+// carry restricting aws:SourceAccount and aws:SourceArn conditions naming this
+// topic's accounts. One unprotected path is enough for a confused deputy.
+func (e *evaluator) checkPaths(p string, id policy.Identity, real []policy.Context) {
+	expected := e.expectedAccounts(p)
+	foreignAccount := func(op policy.Operator, v string) bool {
+		if strings.Contains(v, "${") {
+			return false // a policy variable: resolved per request, not a fixed account
+		}
+		like := strings.Contains(op.Base, "Like")
+		for _, a := range expected {
+			if v == a || (like && policy.MatchWildcard(v, a)) {
+				return false
+			}
+		}
+		return true
+	}
+	foreignARN := func(_ policy.Operator, v string) bool {
+		a, ok := parseARN(v)
+		if !ok || a.Account == "" || hasWildcard(a.Account) || strings.Contains(a.Account, "${") {
+			return false
+		}
+		for _, x := range expected {
+			if a.Account == x {
+				return false
+			}
+		}
+		return true
+	}
+	var missing, mismatch []string
+	ownOnly := true
+	for i, s := range e.doc.Statements {
+		if !e.grantsService(s, id) || !notFalseInAny(s, real) {
+			continue
+		}
+		acctOK, acctForeign := restriction(s, "aws:SourceAccount", stringFamily, foreignAccount)
+		arnOK, arnForeign := restriction(s, "aws:SourceArn", arnFamily, foreignARN)
+		if !acctOK || !arnOK {
+			var lacks []string
+			if !acctOK {
+				lacks = append(lacks, "aws:SourceAccount")
+			}
+			if !arnOK {
+				lacks = append(lacks, "aws:SourceArn")
+			}
+			missing = append(missing, stmtName(s, i)+" lacks "+strings.Join(lacks, " and "))
+			if own, ok := s.OwnService(); !ok || normPrincipal(own) != p {
+				ownOnly = false
+			}
+		}
+		if acctForeign || arnForeign {
+			mismatch = append(mismatch, stmtName(s, i))
+		}
+	}
+	if len(missing) > 0 {
+		fix := ownOnly && e.fixable(p)
+		e.service(ConfusedDeputyMissing, p, fix, false, fmt.Sprintf("key policy of %s grants %s kms:GenerateDataKey*/kms:Decrypt without restricting aws:SourceAccount and aws:SourceArn (%s): resources of any account could make %s use this key (confused deputy)", e.keyName(), p, strings.Join(missing, "; "), p))
+	}
+	if len(mismatch) > 0 {
+		e.service(ConfusedDeputyMismatch, p, false, false, fmt.Sprintf("key policy of %s scopes %s to another account's sources (%s), not to account %s of this topic", e.keyName(), p, strings.Join(mismatch, ", "), strings.Join(expected, ", ")))
+	}
+}
+
+// restriction reports whether the statement restricts key with a positive
+// operator of the right family and a value that is not a bare wildcard, and
+// whether every such restriction admits a foreign value (conditions are ANDed,
+// so one entry pinned to our account is enough).
+func restriction(s *policy.Statement, key string, family func(string) bool, foreign func(policy.Operator, string) bool) (restricts, isForeign bool) {
+	entries, foreignEntries := 0, 0
+	for _, b := range s.Condition {
+		op := policy.ParseOperator(b.Operator)
+		if !restricting(op, family) {
+			continue
+		}
+		for _, k := range b.Keys {
+			if !strings.EqualFold(strings.TrimSpace(k.Key), key) {
+				continue
+			}
+			vals, open := k.Values.Items, len(k.Values.Items) == 0
+			for _, v := range vals {
+				if wildcardOnly(v) || strings.TrimSpace(v) == "" {
+					open = true
+				}
+			}
+			if open {
+				continue
+			}
+			entries++
+			for _, v := range vals {
+				if foreign(op, strings.TrimSpace(v)) {
+					foreignEntries++
+					break
+				}
+			}
+		}
+	}
+	return entries > 0, entries > 0 && foreignEntries == entries
+}
+
+func stmtName(s *policy.Statement, i int) string {
+	if s.Sid != "" {
+		return fmt.Sprintf("%q", s.Sid)
+	}
+	return fmt.Sprintf("#%d", i+1)
+}
+
+func missingActions(gdk, dec bool) string {
+	switch {
+	case !gdk && !dec:
+		return "kms:GenerateDataKey and kms:Decrypt"
+	case !gdk:
+		return "kms:GenerateDataKey"
+	default:
+		return "kms:Decrypt"
+	}
+}
+
+// grantsService reports whether an Allow statement covers id for either SNS action on this key.
+func (e *evaluator) grantsService(s *policy.Statement, id policy.Identity) bool {
+	return s.IsAllow() && s.MatchesPrincipal(id) && s.MatchesResource(e.keyARN) &&
+		(s.MatchesAction(actionGenerateDataKey) || s.MatchesAction(actionDecrypt))
+}
+
+func notFalseInAny(s *policy.Statement, ctxs []policy.Context) bool {
+	for _, c := range ctxs {
+		if s.EvalCondition(c) != policy.False {
+			return true
+		}
+	}
+	return false
+}
+
+// allowed reports whether, in every request context, some Allow statement
+// gives id the action (a condition that cannot be decided counts as allowing).
+func (e *evaluator) allowed(id policy.Identity, action string, ctxs []policy.Context) bool {
+	for _, c := range ctxs {
+		ok := false
+		for _, s := range e.doc.Statements {
+			if s.IsAllow() && s.MatchesPrincipal(id) && s.MatchesAction(action) && s.MatchesResource(e.keyARN) && s.EvalCondition(c) != policy.False {
+				ok = true
+				break
+			}
+		}
+		if !ok {
+			return false
+		}
+	}
+	return true
+}
+
+func (e *evaluator) allowedBoth(id policy.Identity, ctxs []policy.Context) bool {
+	return e.allowed(id, actionGenerateDataKey, ctxs) && e.allowed(id, actionDecrypt, ctxs)
+}
+
+// denies evaluates the explicit Deny statements that cover id for either action.
+func (e *evaluator) denies(id policy.Identity, ctxs []policy.Context) (certain, uncertain bool, sids []string) {
+	for i, s := range e.doc.Statements {
+		if !s.IsDeny() || !s.MatchesPrincipal(id) || !s.MatchesResource(e.keyARN) ||
+			!(s.MatchesAction(actionGenerateDataKey) || s.MatchesAction(actionDecrypt)) {
+			continue
+		}
+		hit := false
+		for _, c := range ctxs {
+			switch s.EvalCondition(c) {
+			case policy.True:
+				certain, hit = true, true
+			case policy.Unknown:
+				uncertain, hit = true, true
+			}
+		}
+		if hit {
+			sids = append(sids, stmtName(s, i))
+		}
+	}
+	return certain, uncertain, sids
+}
+
+// fixable says whether a grant for p may be written: only principals of the
+// seed's table, only on a key of the topic's own account, and only when the
+// confused-deputy values are known (a grant without them would be flagged
+// again, and a grant with "*" would be unsafe).
+func (e *evaluator) fixable(p string) bool {
+	if !sources.InTable(p) || e.foreignKey {
+		return false
+	}
+	g := e.grantFor(p)
+	src, _ := sources.Lookup(p)
+	if src.ConfusedDeputy && (len(g.SourceAccounts) == 0 || len(g.SourceARNs) == 0) {
+		return false
+	}
+	return true
+}
+
+// grantFor is the grant a fix writes for p: the topic policy's own source
+// values when it names them, else the sources table's pattern per account.
+func (e *evaluator) grantFor(p string) Grant {
+	g := Grant{Principal: p}
+	src, _ := sources.Lookup(p)
+	if !src.ConfusedDeputy {
+		return g
+	}
+	g.SourceAccounts = e.expectedAccounts(p)
+	if sv := e.pubs.services[p]; sv != nil && len(sv.arns) > 0 {
+		g.SourceARNs = append([]string(nil), sv.arns...)
+		return g
+	}
+	var arns []string
+	for _, a := range g.SourceAccounts {
+		if arn := src.SourceARN(e.partition(), e.topic.Region, a); arn != "" && e.topic.Region != "" {
+			arns = append(arns, arn)
+		}
+	}
+	g.SourceARNs = uniqSorted(arns)
+	return g
+}
+
+// expectedAccounts are the accounts p's requests may legitimately come from:
+// those the topic policy pins p to (aws:SourceAccount values and the accounts
+// in its aws:SourceArn values) and those of discovered sources; by default the
+// topic owner's.
+func (e *evaluator) expectedAccounts(p string) []string {
+	var acc []string
+	if sv := e.pubs.services[p]; sv != nil {
+		for _, a := range sv.accounts {
+			if isAccountID(a) {
+				acc = append(acc, a)
+			}
+		}
+		for _, v := range sv.arns {
+			if a, ok := parseARN(v); ok && isAccountID(a.Account) {
+				acc = append(acc, a.Account)
+			}
+		}
+	}
+	for _, v := range e.discovered[p] {
+		if a, ok := parseARN(v); ok && isAccountID(a.Account) {
+			acc = append(acc, a.Account)
+		}
+	}
+	if len(acc) == 0 && e.topic.Account != "" {
+		acc = append(acc, e.topic.Account)
+	}
+	return uniqSorted(acc)
+}
+
+// service records a principal finding; fixable ones also record their grant.
+func (e *evaluator) service(code Code, p string, fixable, uncertain bool, msg string) {
+	e.findings = append(e.findings, Finding{Code: code, Principal: p, KeyARN: e.keyARN, Message: msg, Fixable: fixable, Uncertain: uncertain})
+	if fixable {
+		e.grants[p] = e.grantFor(p)
+	}
+}
+
+// baseContext is the request context SNS creates when it calls KMS for the
+// service p, without the confused-deputy keys.
+func (e *evaluator) baseContext(p string) policy.Context {
+	c := policy.NewContext()
+	c.Set("aws:PrincipalIsAWSService", "true")
+	c.Set("aws:PrincipalServiceName", p)
+	if e.keyAccount != "" {
+		c.Set("aws:ResourceAccount", e.keyAccount)
+	} else {
+		c.SetUnknown("aws:ResourceAccount")
+	}
+	if e.topic.Region != "" {
+		c.Set("kms:ViaService", "sns."+e.topic.Region+".amazonaws.com")
+	} else {
+		c.SetUnknown("kms:ViaService")
+	}
+	c.Set("kms:EncryptionContext:aws:sns:topicArn", strings.TrimSpace(e.in.Topic.ARN))
+	return c
+}
+
+// serviceContexts are the requests p's publishers make: one per known
+// concrete source ARN (discovered, or named exactly by the topic policy),
+// else one whose source ARN is unknown. Without sourceKeys (EventBridge) the
+// confused-deputy keys are absent.
+func (e *evaluator) serviceContexts(p string, sourceKeys bool) []policy.Context {
+	if !sourceKeys {
+		return []policy.Context{e.baseContext(p)}
+	}
+	expected := e.expectedAccounts(p)
+	single := ""
+	if len(expected) == 1 {
+		single = expected[0]
+	}
+	var arns []string
+	arns = append(arns, e.discovered[p]...)
+	if sv := e.pubs.services[p]; sv != nil {
+		for _, v := range sv.arns {
+			if !hasWildcard(v) {
+				arns = append(arns, v)
+			}
+		}
+	}
+	arns = uniqSorted(arns)
+	if len(arns) > maxSourceContexts {
+		arns = nil
+	}
+	mk := func(arn string) policy.Context {
+		c := e.baseContext(p)
+		acct := single
+		if a, ok := parseARN(arn); ok && isAccountID(a.Account) {
+			acct = a.Account
+		}
+		if acct != "" {
+			c.Set("aws:SourceAccount", acct)
+		} else {
+			c.SetUnknown("aws:SourceAccount")
+		}
+		if arn != "" {
+			c.Set("aws:SourceArn", arn)
+		} else {
+			c.SetUnknown("aws:SourceArn")
+		}
+		c.SetUnknown("aws:SourceOrgID")
+		c.SetUnknown("aws:SourceOrgPaths")
+		return c
+	}
+	if len(arns) == 0 {
+		return []policy.Context{mk("")}
+	}
+	out := make([]policy.Context, 0, len(arns))
+	for _, a := range arns {
+		out = append(out, mk(a))
+	}
+	return out
+}
+
+// unknownSourceContext is p's request with the confused-deputy values
+// unknown: a grant that passes here but not with the real values is scoped to
+// someone else's sources.
+func (e *evaluator) unknownSourceContext(p string) policy.Context {
+	c := e.baseContext(p)
+	for _, k := range []string{"aws:SourceAccount", "aws:SourceArn", "aws:SourceOrgID", "aws:SourceOrgPaths"} {
+		c.SetUnknown(k)
+	}
+	return c
+}

@@ -1,0 +1,175 @@
+package rules
+
+import (
+	"sort"
+	"strings"
+
+	"github.com/snskeyguard/snskeyguard/shared/policy"
+)
+
+// publishers is what the topic policy says about who publishes: the service
+// principals it allows sns:Publish (with the aws:SourceArn/aws:SourceAccount
+// values it scopes them to), the AWS principals, and "*" publishers.
+type publishers struct {
+	// services maps a normalised service principal to the source values the
+	// topic policy names for it.
+	services map[string]*sourceValues
+	// aws holds AWS principals (ARNs; account ids as root ARNs), normalised.
+	aws []string
+	// anyone is set when some statement allows "*" to publish; anyoneAccounts
+	// are the accounts such statements restrict the caller to (those callers
+	// are judged as principals of that account).
+	anyone         bool
+	anyoneAccounts []string
+}
+
+// sourceValues are the confused-deputy values a topic policy pins a service to.
+type sourceValues struct {
+	accounts []string // aws:SourceAccount / aws:SourceOwner values
+	arns     []string // aws:SourceArn values (patterns allowed)
+}
+
+// topicPublishers reads the topic policy. A policy that does not parse yields
+// nothing: there is no finding for a broken topic policy (SNS would not have
+// accepted it), and the required principals still come from configuration
+// and discovery.
+func topicPublishers(raw []byte, topicARN, partition string) publishers {
+	out := publishers{services: map[string]*sourceValues{}}
+	if len(strings.TrimSpace(string(raw))) == 0 {
+		return out
+	}
+	doc, err := policy.Parse(raw)
+	if err != nil {
+		return out
+	}
+	awsSeen := map[string]bool{}
+	for _, s := range doc.Statements {
+		if !s.IsAllow() || s.Principal == nil || !s.MatchesAction("sns:Publish") || !s.MatchesResource(topicARN) {
+			continue
+		}
+		p := s.Principal
+		if p.Wildcard {
+			out.addAnyone(s)
+		}
+		if p.Service != nil {
+			accounts := conditionValues(s, stringFamily, "aws:SourceAccount", "aws:SourceOwner")
+			arns := conditionValues(s, arnFamily, "aws:SourceArn")
+			for _, svc := range p.Service.Items {
+				svc = normPrincipal(svc)
+				if svc == "" {
+					continue
+				}
+				sv := out.services[svc]
+				if sv == nil {
+					sv = &sourceValues{}
+					out.services[svc] = sv
+				}
+				sv.accounts = append(sv.accounts, accounts...)
+				sv.arns = append(sv.arns, arns...)
+			}
+		}
+		if p.AWS != nil {
+			for _, a := range p.AWS.Items {
+				a = strings.TrimSpace(a)
+				switch {
+				case a == "":
+				case a == "*":
+					out.addAnyone(s)
+				default:
+					if isAccountID(a) {
+						a = rootARN(partition, a)
+					}
+					if !awsSeen[a] {
+						awsSeen[a] = true
+						out.aws = append(out.aws, a)
+					}
+				}
+			}
+		}
+	}
+	for _, sv := range out.services {
+		sv.accounts = uniqSorted(sv.accounts)
+		sv.arns = uniqSorted(sv.arns)
+	}
+	sort.Strings(out.aws)
+	out.anyoneAccounts = uniqSorted(out.anyoneAccounts)
+	return out
+}
+
+// addAnyone records a "*" publisher. Only concrete account ids pinned by a
+// restricting condition make it judgeable; the default topic policy's
+// StringEquals AWS:SourceOwner <owner> is the common case.
+func (p *publishers) addAnyone(s *policy.Statement) {
+	p.anyone = true
+	for _, a := range conditionValues(s, stringFamily, "aws:SourceOwner", "aws:SourceAccount", "aws:PrincipalAccount") {
+		if isAccountID(a) {
+			p.anyoneAccounts = append(p.anyoneAccounts, a)
+		}
+	}
+}
+
+// stringFamily and arnFamily say which operator bases can restrict a key:
+// account ids are strings; ARNs may be matched as ARNs or as strings.
+func stringFamily(base string) bool { return strings.HasPrefix(base, "String") }
+func arnFamily(base string) bool {
+	return strings.HasPrefix(base, "Arn") || strings.HasPrefix(base, "String")
+}
+
+// restricting reports whether an operator can restrict a request: a known,
+// positive operator that is not IfExists (absent keys pass it) and not
+// ForAllValues (an absent key passes it too), of the right family.
+func restricting(op policy.Operator, family func(string) bool) bool {
+	return op.Known && !op.Negated && !op.IfExists && op.Qualifier != "ForAllValues" && family(op.Base)
+}
+
+// conditionValues collects the values that restricting entries of the
+// statement give for any of keys (case-insensitive), dropping values that
+// match anything.
+func conditionValues(s *policy.Statement, family func(string) bool, keys ...string) []string {
+	var out []string
+	for _, b := range s.Condition {
+		if !restricting(policy.ParseOperator(b.Operator), family) {
+			continue
+		}
+		for _, k := range b.Keys {
+			if !keyIn(k.Key, keys) {
+				continue
+			}
+			for _, v := range k.Values.Items {
+				if v = strings.TrimSpace(v); v != "" && !wildcardOnly(v) {
+					out = append(out, v)
+				}
+			}
+		}
+	}
+	return out
+}
+
+func keyIn(key string, keys []string) bool {
+	key = strings.TrimSpace(key)
+	for _, k := range keys {
+		if strings.EqualFold(key, k) {
+			return true
+		}
+	}
+	return false
+}
+
+func normPrincipal(p string) string { return strings.ToLower(strings.TrimSpace(p)) }
+
+// uniqSorted returns the distinct values in order; nil for none.
+func uniqSorted(v []string) []string {
+	if len(v) == 0 {
+		return nil
+	}
+	out := append([]string(nil), v...)
+	sort.Strings(out)
+	n := 0
+	for i, s := range out {
+		if i == 0 || s != out[n-1] {
+			out[n] = s
+			n++
+		}
+	}
+	return out[:n]
+}
