@@ -1,0 +1,171 @@
+package trigger
+
+import (
+	"os"
+	"path/filepath"
+	"reflect"
+	"strings"
+	"testing"
+	"time"
+)
+
+const (
+	demoAccount = "000000000000"
+	ordersKey   = "arn:aws:kms:us-east-1:000000000000:key/11111111-2222-4333-8444-000000000001"
+	alarmsKey   = "arn:aws:kms:us-east-1:000000000000:key/11111111-2222-4333-8444-000000000002"
+	eventsKey   = "arn:aws:kms:us-east-1:000000000000:key/11111111-2222-4333-8444-000000000003"
+	human       = "arn:aws:iam::000000000000:role/aws-reserved/sso.amazonaws.com/AWSReservedSSO_PlatformAdmin_0123456789abcdef"
+	demoRule    = "arn:aws:config:us-east-1:000000000000:config-rule/config-rule-snskg01"
+	demoToken   = "eyJlbmNyeXB0ZWREYXRhIjpbMTIsLTQ1LDg4XSwibWF0ZXJpYWxTZXRTZXJpYWxOdW1iZXIiOjEsIml2UGFyYW1ldGVyU3BlYyI6e319"
+)
+
+func topic(name string) string { return "arn:aws:sns:us-east-1:000000000000:" + name }
+
+func eventID(n int) string { return "0c7f2e91-3b5a-4d6e-8f10-" + strings.Repeat("0", 10) + twoDigits(n) }
+
+func twoDigits(n int) string { return string(rune('0'+n/10)) + string(rune('0'+n%10)) }
+
+func ts(s string) time.Time {
+	t, err := time.Parse(time.RFC3339Nano, s)
+	if err != nil {
+		panic(err)
+	}
+	return t
+}
+
+func ct(kind Kind, source, name string, n int, actor string) Request {
+	return Request{Kind: kind, Source: source, EventName: name, EventID: eventID(n),
+		Account: demoAccount, Region: "us-east-1", Partition: "aws", Actor: actor}
+}
+
+func withTopic(r Request, t string) Request { r.TopicARN = t; return r }
+func withKey(r Request, k string) Request   { r.KeyID = k; return r }
+func withSkip(r Request, s string) Request  { r.Skip = s; return r }
+
+var demoParams = map[string]string{"requiredServicePrincipals": "cloudwatch.amazonaws.com,events.amazonaws.com"}
+
+func cfgChange(name, at string, mod func(*ConfigInfo)) Request {
+	ci := &ConfigInfo{ResultToken: demoToken, RuleName: "snskeyguard-sns-topic-cmk", RuleARN: demoRule,
+		RuleParameters: demoParams, ResourceType: "AWS::SNS::Topic", ResourceID: topic(name), ResourceName: name,
+		OrderingTimestamp: ts(at)}
+	if mod != nil {
+		mod(ci)
+	}
+	return Request{Kind: ConfigChange, Source: "aws.config", EventName: "ConfigurationItemChangeNotification",
+		Account: demoAccount, Region: "us-east-1", Partition: "aws", TopicARN: topic(name), Config: ci}
+}
+
+// golden is the exact Request every file in events/ decodes to.
+func golden() map[string]Request {
+	sns, kms := "aws.sns", "aws.kms"
+	topicGuard := "arn:aws:iam::000000000000:role/snskeyguard-TopicGuardRole"
+	keyGuard := "arn:aws:iam::000000000000:role/snskeyguard-KeyGuardRole"
+	alias := ct(KeyChange, kms, "CreateAlias", 16, human)
+	alias.Alias = "alias/alarms-key-v2"
+	oversized := cfgChange("events-bus", "2025-03-14T11:15:02.904Z", func(c *ConfigInfo) { c.Oversized = true })
+	oversized.EventName = "OversizedConfigurationItemChangeNotification"
+	return map[string]Request{
+		"topic-guard-CreateTopic-orders-compliant.json":                withTopic(ct(TopicChange, sns, "CreateTopic", 1, human), topic("orders")),
+		"topic-guard-CreateTopic-audit-unencrypted.json":               withTopic(ct(TopicChange, sns, "CreateTopic", 2, human), topic("audit")),
+		"topic-guard-CreateTopic-legacy-aws-managed.json":              withTopic(ct(TopicChange, sns, "CreateTopic", 3, human), topic("legacy")),
+		"topic-guard-CreateTopic-events-bus-sourcearn-on-events.json":  withTopic(ct(TopicChange, sns, "CreateTopic", 4, human), topic("events-bus")),
+		"topic-guard-SetTopicAttributes-alarms-key.json":               withTopic(ct(TopicChange, sns, "SetTopicAttributes", 5, human), topic("alarms")),
+		"topic-guard-SetTopicAttributes-audit-remove-encryption.json":  withTopic(ct(TopicChange, sns, "SetTopicAttributes", 6, human), topic("audit")),
+		"topic-guard-SetTopicAttributes-DisplayName-ignored.json":      withSkip(withTopic(ct(TopicChange, sns, "SetTopicAttributes", 7, human), topic("orders")), "SetTopicAttributes of DisplayName does not affect encryption"),
+		"topic-guard-CreateTopic-failed.json":                          withSkip(ct(TopicChange, sns, "CreateTopic", 8, human), "failed API call: InvalidParameterException"),
+		"topic-guard-SetTopicAttributes-by-guard.json":                 withTopic(ct(TopicChange, sns, "SetTopicAttributes", 9, topicGuard), topic("audit")),
+		"topic-guard-Subscribe-unrelated.json":                         withSkip(ct("", sns, "Subscribe", 10, human), "event Subscribe from aws.sns is not handled"),
+		"key-guard-PutKeyPolicy-alarms-default.json":                   withKey(ct(KeyChange, kms, "PutKeyPolicy", 11, human), alarmsKey),
+		"key-guard-PutKeyPolicy-by-guard.json":                         withKey(ct(KeyChange, kms, "PutKeyPolicy", 12, keyGuard), alarmsKey),
+		"key-guard-PutKeyPolicy-failed.json":                           withSkip(ct(KeyChange, kms, "PutKeyPolicy", 13, human), "failed API call: MalformedPolicyDocumentException"),
+		"key-guard-DisableKey-orders.json":                             withKey(ct(KeyChange, kms, "DisableKey", 14, human), ordersKey),
+		"key-guard-ScheduleKeyDeletion-events.json":                    withKey(ct(KeyChange, kms, "ScheduleKeyDeletion", 15, human), eventsKey),
+		"key-guard-CreateAlias-alarms.json":                            withKey(alias, alarmsKey),
+		"config-rule-change-alarms.json":                               cfgChange("alarms", "2025-03-14T09:41:52.118Z", nil),
+		"config-rule-oversized-events-bus.json":                        oversized,
+		"config-rule-deleted-retired.json":                             cfgChange("retired", "2025-03-14T12:00:01.5Z", func(c *ConfigInfo) { c.Deleted = true }),
+		"config-rule-testmode-orders.json":                             cfgChange("orders", "2025-03-14T09:41:52.118Z", func(c *ConfigInfo) { c.ResultToken, c.TestMode = "TESTMODE", true }),
+		"config-rule-left-scope-orders.json":                           cfgChange("orders", "2025-03-14T09:41:52.118Z", func(c *ConfigInfo) { c.EventLeftScope = true }),
+		"config-rule-scheduled.json": {Kind: ConfigSweep, Source: "aws.config", EventName: "ScheduledNotification",
+			Account: demoAccount, Region: "us-east-1", Partition: "aws",
+			Config: &ConfigInfo{ResultToken: demoToken, RuleName: "snskeyguard-sns-topic-cmk", RuleARN: demoRule,
+				RuleParameters: demoParams, OrderingTimestamp: ts("2025-03-15T00:00:00.373Z")}},
+	}
+}
+
+// decode picks the decoder the way the functions do: Config events go to
+// config-rule, EventBridge events to the other two.
+func decode(name string, raw []byte) (Request, error) {
+	if strings.HasPrefix(name, "config-rule-") || strings.HasPrefix(name, "cfg-") {
+		return DecodeConfig(raw)
+	}
+	return DecodeCloudTrail(raw)
+}
+
+func eventFiles(t testing.TB) []string {
+	files, err := filepath.Glob("../../events/*.json")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var out []string
+	for _, f := range files {
+		if filepath.Base(f) != "env.json" {
+			out = append(out, f)
+		}
+	}
+	return out
+}
+
+func TestSampleEvents(t *testing.T) {
+	want := golden()
+	files := eventFiles(t)
+	if len(files) != len(want) {
+		t.Errorf("events/ has %d sample events, the golden table %d", len(files), len(want))
+	}
+	for _, f := range files {
+		name := filepath.Base(f)
+		t.Run(name, func(t *testing.T) {
+			w, ok := want[name]
+			if !ok {
+				t.Fatalf("no golden Request for events/%s", name)
+			}
+			raw, err := os.ReadFile(f)
+			if err != nil {
+				t.Fatal(err)
+			}
+			got, err := decode(name, raw)
+			if err != nil {
+				t.Fatalf("decode: %v", err)
+			}
+			if !reflect.DeepEqual(got, w) {
+				t.Errorf("got  %+v\nwant %+v", got, w)
+				if got.Config != nil && w.Config != nil {
+					t.Errorf("config got  %+v\nconfig want %+v", *got.Config, *w.Config)
+				}
+			}
+			checkInvariants(t, got)
+		})
+	}
+}
+
+func TestSelfEvents(t *testing.T) {
+	for file, role := range map[string]string{
+		"topic-guard-SetTopicAttributes-by-guard.json": "arn:aws:sts::000000000000:assumed-role/snskeyguard-TopicGuardRole/snskeyguard-TopicGuardFunction",
+		"key-guard-PutKeyPolicy-by-guard.json":         "arn:aws:sts::000000000000:assumed-role/snskeyguard-KeyGuardRole/snskeyguard-KeyGuardFunction",
+	} {
+		raw, err := os.ReadFile("../../events/" + file)
+		if err != nil {
+			t.Fatal(err)
+		}
+		r, err := DecodeCloudTrail(raw)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !r.IsSelf(role) {
+			t.Errorf("%s: IsSelf(%s) = false, want true", file, role)
+		}
+		if r.IsSelf("arn:aws:sts::000000000000:assumed-role/someone-else/x") {
+			t.Errorf("%s: IsSelf(someone-else) = true", file)
+		}
+	}
+}
