@@ -1,0 +1,242 @@
+package awsedge
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"strings"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/configservice"
+	cfgtypes "github.com/aws/aws-sdk-go-v2/service/configservice/types"
+	"github.com/aws/aws-sdk-go-v2/service/securityhub"
+	shtypes "github.com/aws/aws-sdk-go-v2/service/securityhub/types"
+)
+
+// Batch limits of the AWS APIs: PutEvaluations takes at most 100
+// evaluations, BatchImportFindings at most 100 findings.
+const (
+	maxEvaluationsPerCall = 100
+	maxFindingsPerCall    = 100
+	maxAnnotation         = 256
+)
+
+// TestModeToken is the result token of a Config rule invoked by hand (and by
+// `sam local invoke`): nothing may be sent to Config for it.
+const TestModeToken = "TESTMODE"
+
+// Evaluation is one AWS Config evaluation. Its fields match
+// shared/configrule.Evaluation one for one so either converts to the other.
+type Evaluation struct {
+	ResourceType      string
+	ResourceID        string
+	Compliance        string // COMPLIANT | NON_COMPLIANT | NOT_APPLICABLE
+	Annotation        string
+	OrderingTimestamp time.Time
+}
+
+// PutEvaluations reports evaluations to AWS Config in batches of 100. The
+// TESTMODE token sends nothing. Annotations over Config's 256-character limit
+// are cut (Config would reject the whole batch). Evaluations Config lists as
+// failed make the call an error.
+func (a *Account) PutEvaluations(ctx context.Context, resultToken string, evals []Evaluation) error {
+	if resultToken == TestModeToken || len(evals) == 0 {
+		return nil
+	}
+	for start := 0; start < len(evals); start += maxEvaluationsPerCall {
+		batch := evals[start:min(start+maxEvaluationsPerCall, len(evals))]
+		in := &configservice.PutEvaluationsInput{ResultToken: aws.String(resultToken)}
+		for _, e := range batch {
+			ce := cfgtypes.Evaluation{
+				ComplianceResourceType: aws.String(e.ResourceType),
+				ComplianceResourceId:   aws.String(e.ResourceID),
+				ComplianceType:         cfgtypes.ComplianceType(e.Compliance),
+				OrderingTimestamp:      aws.Time(e.OrderingTimestamp),
+			}
+			if e.Annotation != "" {
+				ce.Annotation = aws.String(truncate(e.Annotation, maxAnnotation))
+			}
+			in.Evaluations = append(in.Evaluations, ce)
+		}
+		out, err := a.config.PutEvaluations(ctx, in)
+		if err != nil {
+			return fmt.Errorf("put evaluations: %w", err)
+		}
+		if n := len(out.FailedEvaluations); n > 0 {
+			return fmt.Errorf("put evaluations: %d of %d failed (first %s)", n, len(batch), aws.ToString(out.FailedEvaluations[0].ComplianceResourceId))
+		}
+	}
+	return nil
+}
+
+// truncate cuts s to at most n characters (runes), marking the cut.
+func truncate(s string, n int) string {
+	r := []rune(s)
+	if len(r) <= n {
+		return s
+	}
+	return string(r[:n-1]) + "…"
+}
+
+// SelectResources runs an AWS Config advanced query (all pages) and returns
+// its result rows as JSON, for example to find the topics of one key without
+// listing every topic when Config records them.
+func (a *Account) SelectResources(ctx context.Context, expression string) ([]json.RawMessage, error) {
+	var rows []json.RawMessage
+	var token *string
+	seen := map[string]bool{}
+	for {
+		out, err := a.config.SelectResourceConfig(ctx, &configservice.SelectResourceConfigInput{
+			Expression: aws.String(expression), Limit: 100, NextToken: token,
+		})
+		if err != nil {
+			return nil, fmt.Errorf("select resource config: %w", err)
+		}
+		for _, r := range out.Results {
+			rows = append(rows, json.RawMessage(r))
+		}
+		token = out.NextToken
+		if token == nil || *token == "" || seen[*token] {
+			return rows, nil
+		}
+		seen[*token] = true
+	}
+}
+
+// Finding is one Security Hub finding before it becomes ASFF. Its fields
+// match guard.HubFinding one for one so either converts to the other.
+type Finding struct {
+	ID          string // stable per topic, code (and principal): a repeat updates the finding
+	TopicARN    string
+	KeyARN      string
+	Code        string
+	Principal   string
+	Title       string
+	Description string
+	Severity    string // CRITICAL, HIGH, MEDIUM, LOW, INFORMATIONAL
+	Resolved    bool   // workflow RESOLVED, compliance PASSED, record ARCHIVED
+}
+
+// ImportFindings sends findings to Security Hub (BatchImportFindings, 100 per
+// call) as ASFF under the account's default product. Findings Security Hub
+// reports as failed make the call an error.
+func (a *Account) ImportFindings(ctx context.Context, findings []Finding) error {
+	if len(findings) == 0 {
+		return nil
+	}
+	acct, err := a.accountID(ctx)
+	if err != nil {
+		return fmt.Errorf("import findings: %w", err)
+	}
+	now := time.Now().UTC().Format(time.RFC3339)
+	for start := 0; start < len(findings); start += maxFindingsPerCall {
+		batch := findings[start:min(start+maxFindingsPerCall, len(findings))]
+		in := &securityhub.BatchImportFindingsInput{}
+		for _, f := range batch {
+			in.Findings = append(in.Findings, a.asff(f, acct, now))
+		}
+		out, err := a.securityhub.BatchImportFindings(ctx, in)
+		if err != nil {
+			return fmt.Errorf("import findings: %w", err)
+		}
+		if n := aws.ToInt32(out.FailedCount); n > 0 {
+			first := ""
+			if len(out.FailedFindings) > 0 {
+				first = aws.ToString(out.FailedFindings[0].ErrorCode) + ": " + aws.ToString(out.FailedFindings[0].ErrorMessage)
+			}
+			return fmt.Errorf("import findings: %d of %d failed (%s)", n, len(batch), first)
+		}
+	}
+	return nil
+}
+
+// FindingID is a stable Security Hub finding id for a topic, a code and an
+// optional principal.
+func FindingID(topicARN, code, principal string) string {
+	id := topicARN + "/" + code
+	if principal != "" {
+		id += "/" + principal
+	}
+	return id
+}
+
+// asff converts a Finding. The finding's account is the topic's (the account
+// these clients act in); ProductArn is that account's default product, the
+// one Security Hub accepts custom findings under. CreatedAt is the import
+// time: Security Hub keeps the first CreatedAt of an id and updates the rest.
+func (a *Account) asff(f Finding, acct, now string) shtypes.AwsSecurityFinding {
+	partition := partitionOf(f.TopicARN)
+	if id := accountOf(f.TopicARN); id != "" {
+		acct = id
+	}
+	region := a.region
+	if r := regionOf(f.TopicARN); r != "" {
+		region = r
+	}
+	id := f.ID
+	if id == "" {
+		id = FindingID(f.TopicARN, f.Code, f.Principal)
+	}
+	severity := strings.ToUpper(f.Severity)
+	if _, ok := severities[severity]; !ok {
+		severity = "MEDIUM"
+	}
+	workflow, compliance, record := shtypes.WorkflowStatusNew, shtypes.ComplianceStatusFailed, shtypes.RecordStateActive
+	if f.Resolved {
+		workflow, compliance, record = shtypes.WorkflowStatusResolved, shtypes.ComplianceStatusPassed, shtypes.RecordStateArchived
+	}
+	resources := []shtypes.Resource{{
+		Type: aws.String("AwsSnsTopic"), Id: aws.String(f.TopicARN),
+		Partition: shtypes.Partition(partition), Region: aws.String(region),
+	}}
+	if f.KeyARN != "" {
+		resources = append(resources, shtypes.Resource{
+			Type: aws.String("AwsKmsKey"), Id: aws.String(f.KeyARN),
+			Partition: shtypes.Partition(partition), Region: aws.String(region),
+		})
+	}
+	title := truncate(f.Title, 256)
+	if title == "" {
+		title = f.Code
+	}
+	desc := truncate(f.Description, 1024)
+	if desc == "" {
+		desc = title
+	}
+	out := shtypes.AwsSecurityFinding{
+		SchemaVersion: aws.String("2018-10-08"),
+		Id:            aws.String(id),
+		ProductArn:    aws.String("arn:" + partition + ":securityhub:" + region + ":" + acct + ":product/" + acct + "/default"),
+		GeneratorId:   aws.String("snskeyguard/" + f.Code),
+		AwsAccountId:  aws.String(acct),
+		Types:         []string{"Software and Configuration Checks/AWS Security Best Practices"},
+		CreatedAt:     aws.String(now),
+		UpdatedAt:     aws.String(now),
+		Severity:      &shtypes.Severity{Label: shtypes.SeverityLabel(severity)},
+		Title:         aws.String(title),
+		Description:   aws.String(desc),
+		Resources:     resources,
+		Compliance:    &shtypes.Compliance{Status: compliance},
+		Workflow:      &shtypes.Workflow{Status: workflow},
+		RecordState:   record,
+		ProductFields: map[string]string{"snskeyguard/code": f.Code},
+	}
+	if f.Principal != "" {
+		out.ProductFields["snskeyguard/principal"] = f.Principal
+	}
+	return out
+}
+
+var severities = map[string]struct{}{"CRITICAL": {}, "HIGH": {}, "MEDIUM": {}, "LOW": {}, "INFORMATIONAL": {}}
+
+func arnField(arn string, i int) string {
+	parts := strings.SplitN(arn, ":", 6)
+	if len(parts) != 6 || parts[0] != "arn" {
+		return ""
+	}
+	return parts[i]
+}
+
+func regionOf(arn string) string  { return arnField(arn, 3) }
+func accountOf(arn string) string { return arnField(arn, 4) }
