@@ -124,4 +124,3 @@ func mustJSON(v any) string {
 }
 
 func contains(s, sub string) bool { return strings.Contains(s, sub) }
-
