@@ -75,14 +75,31 @@ func newEvaluator(in Input) *evaluator {
 		e.keyARN = strings.TrimSpace(k.ARN)
 	}
 	if e.keyARN == "" {
-		if _, ok := parseARN(in.Topic.KMSMasterKeyID); ok {
-			e.keyARN = strings.TrimSpace(in.Topic.KMSMasterKeyID)
-		}
+		e.keyARN = e.namedKeyARN(strings.TrimSpace(in.Topic.KMSMasterKeyID))
 	}
 	if a, ok := parseARN(e.keyARN); ok {
 		e.keyAccount = a.Account
 	}
 	return e
+}
+
+// namedKeyARN turns the topic's KmsMasterKeyId into an ARN when the key
+// itself could not be described: KMS resolves ids and aliases in the topic's
+// own account and region.
+func (e *evaluator) namedKeyARN(named string) string {
+	if named == "" {
+		return ""
+	}
+	if _, ok := parseARN(named); ok {
+		return named
+	}
+	if e.topic.Account == "" {
+		return ""
+	}
+	if !strings.HasPrefix(strings.ToLower(named), "alias/") {
+		named = "key/" + named
+	}
+	return "arn:" + e.partition() + ":kms:" + e.topic.Region + ":" + e.topic.Account + ":" + named
 }
 
 func (e *evaluator) partition() string {
@@ -338,5 +355,5 @@ func who(p string) string {
 	if s, ok := sources.Lookup(p); ok && s.Publishes != "" {
 		return s.Publishes
 	}
-	return p + " publishing to this topic"
+	return "messages that " + p + " publishes to this topic"
 }

@@ -13,18 +13,18 @@ import (
 // account; an unrestricted "*" cannot be judged.
 func (e *evaluator) checkAWSPublishers() {
 	for _, a := range e.pubs.aws {
-		e.checkAWSPublisher(a, accountOf(a))
+		e.checkAWSPublisher(a, accountOf(a), a)
 	}
 	for _, acct := range e.pubs.anyoneAccounts {
 		root := rootARN(e.partition(), acct)
 		if contains(e.pubs.aws, root) {
 			continue // already judged as a named principal
 		}
-		e.checkAWSPublisher(root, acct)
+		e.checkAWSPublisher(root, acct, `principals of account `+acct+` (the topic policy lets "*" publish from that account)`)
 	}
 }
 
-func (e *evaluator) checkAWSPublisher(principal, account string) {
+func (e *evaluator) checkAWSPublisher(principal, account, name string) {
 	root := ""
 	if account != "" {
 		root = rootARN(e.partition(), account)
@@ -48,8 +48,8 @@ func (e *evaluator) checkAWSPublisher(principal, account string) {
 	}
 	e.findings = append(e.findings, Finding{
 		Code: PublisherNotGranted, Principal: principal, KeyARN: e.keyARN,
-		Message: principal + " may publish to this topic (topic policy) but fails with KMSAccessDeniedException: key policy of " +
-			e.keyName() + " neither allows it " + strings.Join(missing, " and ") + via,
+		Message: name + " may publish to this topic (topic policy) but fails with KMSAccessDeniedException: key policy of " +
+			e.keyName() + " neither allows them " + strings.Join(missing, " and ") + via,
 	})
 }
 
