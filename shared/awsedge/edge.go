@@ -72,6 +72,7 @@ type Edge struct {
 	calls    telemetry.Counter
 	attempts telemetry.Counter
 	self     *Account
+	now      func() time.Time // injectable for exact ASFF timestamps in tests
 
 	mu        sync.Mutex
 	account   string // learned from GetCallerIdentity
@@ -133,7 +134,7 @@ func Load(ctx context.Context, opts Options) (*Edge, error) {
 	if err != nil {
 		return nil, fmt.Errorf("load AWS config: %w", err)
 	}
-	e := &Edge{opts: opts, others: map[string]*Account{}}
+	e := &Edge{opts: opts, others: map[string]*Account{}, now: time.Now}
 	cfg.APIOptions = append(cfg.APIOptions, e.countCalls)
 	if !xray.SdkDisabled() {
 		awsv2.AWSV2Instrumentor(&cfg.APIOptions)

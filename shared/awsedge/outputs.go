@@ -129,7 +129,7 @@ func (a *Account) ImportFindings(ctx context.Context, findings []Finding) error 
 	if err != nil {
 		return fmt.Errorf("import findings: %w", err)
 	}
-	now := time.Now().UTC().Format(time.RFC3339)
+	now := a.edge.now().UTC().Format(time.RFC3339)
 	for start := 0; start < len(findings); start += maxFindingsPerCall {
 		batch := findings[start:min(start+maxFindingsPerCall, len(findings))]
 		in := &securityhub.BatchImportFindingsInput{}
