@@ -90,12 +90,12 @@ func DecodeCloudTrail(raw []byte) (Request, error) {
 	if es, err := detail.str("eventSource"); err != nil {
 		return Request{}, err
 	} else if es != "" && es != eventSourceOf[r.Source] {
-		return Request{}, malformed("detail.eventSource %s does not match source %s", clip(es), r.Source)
+		return Request{}, malformed("event.detail.eventSource %s does not match source %s", clip(es), r.Source)
 	}
 	if ar, err := detail.str("awsRegion"); err != nil {
 		return Request{}, err
 	} else if ar != "" && ar != r.Region {
-		return Request{}, malformed("detail.awsRegion %s does not match event.region %s", clip(ar), r.Region)
+		return Request{}, malformed("event.detail.awsRegion %s does not match event.region %s", clip(ar), r.Region)
 	}
 	errorCode, err := detail.str("errorCode")
 	if err != nil {
@@ -110,7 +110,7 @@ func DecodeCloudTrail(raw []byte) (Request, error) {
 		return Request{}, err
 	}
 	if !ok {
-		return Request{}, malformed("missing detail.requestParameters")
+		return Request{}, malformed("missing event.detail.requestParameters")
 	}
 	if r.Kind == TopicChange {
 		return decodeTopicCall(r, detail, params)
@@ -160,19 +160,19 @@ func decodeTopicCall(r Request, detail, params object) (Request, error) {
 		}
 		if topicARN == "" {
 			if name == "" {
-				return Request{}, malformed("missing topic identity: neither detail.responseElements.topicArn nor detail.requestParameters.name")
+				return Request{}, malformed("missing topic identity: neither event.detail.responseElements.topicArn nor event.detail.requestParameters.name")
 			}
 			if err := checkTopicName(name); err != nil {
-				return Request{}, malformed("detail.requestParameters.name: %v", err)
+				return Request{}, malformed("event.detail.requestParameters.name: %v", err)
 			}
 			topicARN = arn{r.Partition, "sns", r.Region, r.Account, name}.String()
 		}
 		a, err := parseTopicARN(topicARN)
 		if err != nil {
-			return Request{}, malformed("detail.responseElements.topicArn: %v", err)
+			return Request{}, malformed("event.detail.responseElements.topicArn: %v", err)
 		}
 		if name != "" && name != a.Resource {
-			return Request{}, malformed("detail.requestParameters.name %s does not match topic ARN %s", clip(name), a)
+			return Request{}, malformed("event.detail.requestParameters.name %s does not match topic ARN %s", clip(name), a)
 		}
 	case "SetTopicAttributes":
 		var err error
@@ -190,7 +190,7 @@ func decodeTopicCall(r Request, detail, params object) (Request, error) {
 				return Request{}, err
 			}
 			if !ok || len(attrs.m) == 0 {
-				return Request{}, malformed("missing detail.requestParameters.attributeName")
+				return Request{}, malformed("missing event.detail.requestParameters.attributeName")
 			}
 			names := make([]string, 0, len(attrs.m))
 			for name := range attrs.m {
@@ -206,7 +206,7 @@ func decodeTopicCall(r Request, detail, params object) (Request, error) {
 			}
 		}
 		if _, err := parseTopicARN(topicARN); err != nil {
-			return Request{}, malformed("detail.requestParameters.topicArn: %v", err)
+			return Request{}, malformed("event.detail.requestParameters.topicArn: %v", err)
 		}
 		if !relevantAttribute(attr) {
 			r.Skip = fmt.Sprintf("SetTopicAttributes of %s does not affect encryption", cut(attr))
@@ -250,7 +250,7 @@ func decodeKeyCall(r Request, detail, params object) (Request, error) {
 			return Request{}, err
 		}
 		if !aliasNameRE.MatchString(r.Alias) {
-			return Request{}, malformed("detail.requestParameters.aliasName %s is not an alias name", clip(r.Alias))
+			return Request{}, malformed("event.detail.requestParameters.aliasName %s is not an alias name", clip(r.Alias))
 		}
 		field = "targetKeyId"
 		if r.EventName == "DeleteAlias" {
@@ -267,22 +267,22 @@ func decodeKeyCall(r Request, detail, params object) (Request, error) {
 	switch {
 	case named != "":
 		if key, err = keyARN(named, r.Partition, r.Region, r.Account); err != nil {
-			return Request{}, malformed("detail.requestParameters.%s: %v", field, err)
+			return Request{}, malformed("event.detail.requestParameters.%s: %v", field, err)
 		}
 		// resources[] and the request must agree: a disagreement means
 		// the event was edited, and acting on either could be wrong.
 		if fromResources != nil && !sameKey(*fromResources, key) {
-			return Request{}, malformed("detail.requestParameters.%s %s does not match detail.resources key %s", field, clip(named), *fromResources)
+			return Request{}, malformed("event.detail.requestParameters.%s %s does not match event.detail.resources key %s", field, clip(named), *fromResources)
 		}
 	case fromResources != nil:
 		key = *fromResources
 	case fromResponse != "":
 		// CloudTrail has recorded the affected key here since December 2022.
 		if key, err = parseKeyARN(fromResponse); err != nil {
-			return Request{}, malformed("detail.responseElements.keyId: %v", err)
+			return Request{}, malformed("event.detail.responseElements.keyId: %v", err)
 		}
 	default:
-		return Request{}, malformed("missing key identity: no key in detail.resources or detail.requestParameters")
+		return Request{}, malformed("missing key identity: no key in event.detail.resources or event.detail.requestParameters")
 	}
 	// Key administration is never cross-account or cross-region in KMS.
 	if key.Partition != r.Partition || key.Region != r.Region || key.Account != r.Account {
@@ -306,7 +306,7 @@ func sameKey(a, b arn) bool {
 		strings.EqualFold(a.Resource, b.Resource)
 }
 
-// resourceKey returns the key named in detail.resources, nil when none is.
+// resourceKey returns the key named in event.detail.resources, nil when none is.
 // Alias events list the alias there too, typed AWS::KMS::Key like the key
 // itself, so the ARN's resource ("key/..." or "alias/...") decides.
 func resourceKey(detail object) (*arn, error) {
@@ -316,7 +316,7 @@ func resourceKey(detail object) (*arn, error) {
 	}
 	var found *arn
 	for i, raw := range items {
-		path := fmt.Sprintf("detail.resources[%d]", i)
+		path := fmt.Sprintf("event.detail.resources[%d]", i)
 		res, ok, err := asObject(raw, path)
 		if err != nil {
 			return nil, err
@@ -346,7 +346,7 @@ func resourceKey(detail object) (*arn, error) {
 			return nil, malformed("%s.ARN: %v", path, err)
 		}
 		if found != nil && !sameKey(*found, a) {
-			return nil, malformed("detail.resources names two keys: %s and %s", *found, a)
+			return nil, malformed("event.detail.resources names two keys: %s and %s", *found, a)
 		}
 		found = &a
 	}

@@ -21,7 +21,9 @@ const (
 
 func topic(name string) string { return "arn:aws:sns:us-east-1:000000000000:" + name }
 
-func eventID(n int) string { return "0c7f2e91-3b5a-4d6e-8f10-" + strings.Repeat("0", 10) + twoDigits(n) }
+func eventID(n int) string {
+	return "0c7f2e91-3b5a-4d6e-8f10-" + strings.Repeat("0", 10) + twoDigits(n)
+}
 
 func twoDigits(n int) string { return string(rune('0'+n/10)) + string(rune('0'+n%10)) }
 
@@ -65,27 +67,27 @@ func golden() map[string]Request {
 	oversized := cfgChange("events-bus", "2025-03-14T11:15:02.904Z", func(c *ConfigInfo) { c.Oversized = true })
 	oversized.EventName = "OversizedConfigurationItemChangeNotification"
 	return map[string]Request{
-		"topic-guard-CreateTopic-orders-compliant.json":                withTopic(ct(TopicChange, sns, "CreateTopic", 1, human), topic("orders")),
-		"topic-guard-CreateTopic-audit-unencrypted.json":               withTopic(ct(TopicChange, sns, "CreateTopic", 2, human), topic("audit")),
-		"topic-guard-CreateTopic-legacy-aws-managed.json":              withTopic(ct(TopicChange, sns, "CreateTopic", 3, human), topic("legacy")),
-		"topic-guard-CreateTopic-events-bus-sourcearn-on-events.json":  withTopic(ct(TopicChange, sns, "CreateTopic", 4, human), topic("events-bus")),
-		"topic-guard-SetTopicAttributes-alarms-key.json":               withTopic(ct(TopicChange, sns, "SetTopicAttributes", 5, human), topic("alarms")),
-		"topic-guard-SetTopicAttributes-audit-remove-encryption.json":  withTopic(ct(TopicChange, sns, "SetTopicAttributes", 6, human), topic("audit")),
-		"topic-guard-SetTopicAttributes-DisplayName-ignored.json":      withSkip(withTopic(ct(TopicChange, sns, "SetTopicAttributes", 7, human), topic("orders")), "SetTopicAttributes of DisplayName does not affect encryption"),
-		"topic-guard-CreateTopic-failed.json":                          withSkip(ct(TopicChange, sns, "CreateTopic", 8, human), "failed API call: InvalidParameterException"),
-		"topic-guard-SetTopicAttributes-by-guard.json":                 withTopic(ct(TopicChange, sns, "SetTopicAttributes", 9, topicGuard), topic("audit")),
-		"topic-guard-Subscribe-unrelated.json":                         withSkip(ct("", sns, "Subscribe", 10, human), "event Subscribe from aws.sns is not handled"),
-		"key-guard-PutKeyPolicy-alarms-default.json":                   withKey(ct(KeyChange, kms, "PutKeyPolicy", 11, human), alarmsKey),
-		"key-guard-PutKeyPolicy-by-guard.json":                         withKey(ct(KeyChange, kms, "PutKeyPolicy", 12, keyGuard), alarmsKey),
-		"key-guard-PutKeyPolicy-failed.json":                           withSkip(ct(KeyChange, kms, "PutKeyPolicy", 13, human), "failed API call: MalformedPolicyDocumentException"),
-		"key-guard-DisableKey-orders.json":                             withKey(ct(KeyChange, kms, "DisableKey", 14, human), ordersKey),
-		"key-guard-ScheduleKeyDeletion-events.json":                    withKey(ct(KeyChange, kms, "ScheduleKeyDeletion", 15, human), eventsKey),
-		"key-guard-CreateAlias-alarms.json":                            withKey(alias, alarmsKey),
-		"config-rule-change-alarms.json":                               cfgChange("alarms", "2025-03-14T09:41:52.118Z", nil),
-		"config-rule-oversized-events-bus.json":                        oversized,
-		"config-rule-deleted-retired.json":                             cfgChange("retired", "2025-03-14T12:00:01.5Z", func(c *ConfigInfo) { c.Deleted = true }),
-		"config-rule-testmode-orders.json":                             cfgChange("orders", "2025-03-14T09:41:52.118Z", func(c *ConfigInfo) { c.ResultToken, c.TestMode = "TESTMODE", true }),
-		"config-rule-left-scope-orders.json":                           cfgChange("orders", "2025-03-14T09:41:52.118Z", func(c *ConfigInfo) { c.EventLeftScope = true }),
+		"topic-guard-CreateTopic-orders-compliant.json":               withTopic(ct(TopicChange, sns, "CreateTopic", 1, human), topic("orders")),
+		"topic-guard-CreateTopic-audit-unencrypted.json":              withTopic(ct(TopicChange, sns, "CreateTopic", 2, human), topic("audit")),
+		"topic-guard-CreateTopic-legacy-aws-managed.json":             withTopic(ct(TopicChange, sns, "CreateTopic", 3, human), topic("legacy")),
+		"topic-guard-CreateTopic-events-bus-sourcearn-on-events.json": withTopic(ct(TopicChange, sns, "CreateTopic", 4, human), topic("events-bus")),
+		"topic-guard-SetTopicAttributes-alarms-key.json":              withTopic(ct(TopicChange, sns, "SetTopicAttributes", 5, human), topic("alarms")),
+		"topic-guard-SetTopicAttributes-audit-remove-encryption.json": withTopic(ct(TopicChange, sns, "SetTopicAttributes", 6, human), topic("audit")),
+		"topic-guard-SetTopicAttributes-DisplayName-ignored.json":     withSkip(withTopic(ct(TopicChange, sns, "SetTopicAttributes", 7, human), topic("orders")), "SetTopicAttributes of DisplayName does not affect encryption"),
+		"topic-guard-CreateTopic-failed.json":                         withSkip(ct(TopicChange, sns, "CreateTopic", 8, human), "failed API call: InvalidParameterException"),
+		"topic-guard-SetTopicAttributes-by-guard.json":                withTopic(ct(TopicChange, sns, "SetTopicAttributes", 9, topicGuard), topic("audit")),
+		"topic-guard-Subscribe-unrelated.json":                        withSkip(ct("", sns, "Subscribe", 10, human), "event Subscribe from aws.sns is not handled"),
+		"key-guard-PutKeyPolicy-alarms-default.json":                  withKey(ct(KeyChange, kms, "PutKeyPolicy", 11, human), alarmsKey),
+		"key-guard-PutKeyPolicy-by-guard.json":                        withKey(ct(KeyChange, kms, "PutKeyPolicy", 12, keyGuard), alarmsKey),
+		"key-guard-PutKeyPolicy-failed.json":                          withSkip(ct(KeyChange, kms, "PutKeyPolicy", 13, human), "failed API call: MalformedPolicyDocumentException"),
+		"key-guard-DisableKey-orders.json":                            withKey(ct(KeyChange, kms, "DisableKey", 14, human), ordersKey),
+		"key-guard-ScheduleKeyDeletion-events.json":                   withKey(ct(KeyChange, kms, "ScheduleKeyDeletion", 15, human), eventsKey),
+		"key-guard-CreateAlias-alarms.json":                           withKey(alias, alarmsKey),
+		"config-rule-change-alarms.json":                              cfgChange("alarms", "2025-03-14T09:41:52.118Z", nil),
+		"config-rule-oversized-events-bus.json":                       oversized,
+		"config-rule-deleted-retired.json":                            cfgChange("retired", "2025-03-14T12:00:01.5Z", func(c *ConfigInfo) { c.Deleted = true }),
+		"config-rule-testmode-orders.json":                            cfgChange("orders", "2025-03-14T09:41:52.118Z", func(c *ConfigInfo) { c.ResultToken, c.TestMode = "TESTMODE", true }),
+		"config-rule-left-scope-orders.json":                          cfgChange("orders", "2025-03-14T09:41:52.118Z", func(c *ConfigInfo) { c.EventLeftScope = true }),
 		"config-rule-scheduled.json": {Kind: ConfigSweep, Source: "aws.config", EventName: "ScheduledNotification",
 			Account: demoAccount, Region: "us-east-1", Partition: "aws",
 			Config: &ConfigInfo{ResultToken: demoToken, RuleName: "snskeyguard-sns-topic-cmk", RuleARN: demoRule,
