@@ -3,16 +3,34 @@
 // touches a statement that does not grant a target service principal, never adds
 // a principal outside the seed's table, never writes "*", never exceeds 32,768
 // bytes, and is idempotent.
+//
+// The fix is level-based: Fix looks at the whole policy as it is now, does
+// nothing when every grant already holds, and otherwise edits only what is
+// missing. The one statement per principal that the planner writes carries a
+// stable Sid (see SID); on later runs that statement is updated in place, so
+// repeated or concurrent fixes never pile up statements.
 package plan
 
 import (
 	"errors"
+	"fmt"
+	"regexp"
+	"slices"
+	"sort"
+	"strings"
 
+	"github.com/snskeyguard/snskeyguard/shared/policy"
 	"github.com/snskeyguard/snskeyguard/shared/rules"
+	"github.com/snskeyguard/snskeyguard/shared/sources"
 )
 
 // ErrTooLarge means the fixed policy would pass policy.MaxKeyPolicyBytes (POLICY_TOO_LARGE).
 var ErrTooLarge = errors.New("fixed key policy would exceed 32768 bytes")
+
+// ErrRefused means a grant asked for something the safety invariants forbid
+// (a principal outside the seed's table, "*", an AWS account or role, a grant
+// without confused-deputy values, or a Sid of ours taken by someone else).
+var ErrRefused = errors.New("grant refused")
 
 // Change is a planned key-policy change.
 type Change struct {
@@ -21,5 +39,491 @@ type Change struct {
 	Summary []string // one line per edit, for logs and the report ("add statement for s3.amazonaws.com")
 }
 
-// Fix returns the policy with every grant made true. TODO(helper B): implement.
-func Fix(policy []byte, grants []rules.Grant) (Change, error) { panic("TODO") }
+const (
+	eventsPrincipal  = "events.amazonaws.com"
+	actionGenerate   = "kms:GenerateDataKey*"
+	actionDecrypt    = "kms:Decrypt"
+	keySourceAccount = "aws:SourceAccount"
+	keySourceARN     = "aws:SourceArn"
+	sidPrefix        = "AllowSNSPublishers"
+)
+
+// eventsUnsupportedKeys are absent from EventBridge's requests to KMS, so any
+// statement that requires them can never grant events.amazonaws.com. The SNS
+// guide names aws:SourceOrgID too; the org paths key travels with it.
+var eventsUnsupportedKeys = []string{keySourceAccount, keySourceARN, "aws:SourceOrgID", "aws:SourceOrgPaths"}
+
+var accountRE = regexp.MustCompile(`^[0-9]{12}$`)
+
+// SID is the Sid of the statement the planner owns for a principal:
+// "AllowSNSPublishers" followed by the principal's name without
+// ".amazonaws.com", each part capitalised (events.rds.amazonaws.com →
+// AllowSNSPublishersEventsRds). Letters and digits only, so the Sid is valid
+// in any IAM dialect.
+func SID(principal string) string {
+	name := strings.TrimSuffix(strings.ToLower(strings.TrimSpace(principal)), ".amazonaws.com")
+	var b strings.Builder
+	b.WriteString(sidPrefix)
+	upper := true
+	for _, r := range name {
+		switch {
+		case r >= 'a' && r <= 'z':
+			if upper {
+				r -= 'a' - 'A'
+			}
+			b.WriteRune(r)
+			upper = false
+		case r >= '0' && r <= '9':
+			b.WriteRune(r)
+			upper = false
+		default:
+			upper = true
+		}
+	}
+	return b.String()
+}
+
+// target is a validated, merged grant.
+type target struct {
+	principal string
+	accounts  []string
+	arns      []string
+}
+
+// Fix returns the policy with every grant made true. Grants for the same
+// principal are merged. EventBridge grants are handled first, so that a
+// statement shared between events and another service is already split when
+// the other service's turn comes.
+func Fix(data []byte, grants []rules.Grant) (Change, error) {
+	targets, err := validate(grants)
+	if err != nil {
+		return Change{}, err
+	}
+	doc, err := policy.Parse(data)
+	if err != nil {
+		return Change{}, fmt.Errorf("parse key policy: %w", err)
+	}
+	var summary []string
+	for _, t := range targets {
+		var lines []string
+		if t.principal == eventsPrincipal {
+			lines, err = fixEvents(doc, t)
+		} else {
+			lines, err = fixService(doc, t)
+		}
+		if err != nil {
+			return Change{}, err
+		}
+		summary = append(summary, lines...)
+	}
+	if len(summary) == 0 {
+		return Change{Policy: data, Changed: false}, nil
+	}
+	out, err := doc.Marshal()
+	if err != nil {
+		return Change{}, fmt.Errorf("marshal fixed key policy: %w", err)
+	}
+	if len(out) > policy.MaxKeyPolicyBytes {
+		// KMS counts bytes, not meaning: dropping the indentation is the only
+		// change that cannot alter what the policy says.
+		if out, err = doc.MarshalCompact(); err != nil {
+			return Change{}, fmt.Errorf("marshal fixed key policy: %w", err)
+		}
+		if len(out) > policy.MaxKeyPolicyBytes {
+			return Change{}, ErrTooLarge
+		}
+	}
+	return Change{Policy: out, Changed: true, Summary: summary}, nil
+}
+
+// validate enforces invariant 3 on the grants and merges them per principal,
+// events first, then by principal name.
+func validate(grants []rules.Grant) ([]target, error) {
+	byPrincipal := map[string]*target{}
+	for _, g := range grants {
+		p := strings.ToLower(strings.TrimSpace(g.Principal))
+		if p == "" || strings.Contains(p, "*") || !strings.HasSuffix(p, ".amazonaws.com") || !sources.InTable(p) {
+			return nil, fmt.Errorf("%w: principal %q is not a service principal from the seed's table", ErrRefused, g.Principal)
+		}
+		t := byPrincipal[p]
+		if t == nil {
+			t = &target{principal: p}
+			byPrincipal[p] = t
+		}
+		if p == eventsPrincipal {
+			continue // EventBridge takes no confused-deputy values
+		}
+		for _, a := range g.SourceAccounts {
+			a = strings.TrimSpace(a)
+			if !accountRE.MatchString(a) {
+				return nil, fmt.Errorf("%w: %s: aws:SourceAccount %q is not an account id", ErrRefused, p, a)
+			}
+			t.accounts = appendNew(t.accounts, a)
+		}
+		for _, a := range g.SourceARNs {
+			a = strings.TrimSpace(a)
+			if !strings.HasPrefix(a, "arn:") || len(strings.SplitN(a, ":", 6)) != 6 {
+				return nil, fmt.Errorf("%w: %s: aws:SourceArn %q is not an ARN pattern", ErrRefused, p, a)
+			}
+			t.arns = appendNew(t.arns, a)
+		}
+	}
+	out := make([]target, 0, len(byPrincipal))
+	for _, t := range byPrincipal {
+		if t.principal != eventsPrincipal && (len(t.accounts) == 0 || len(t.arns) == 0) {
+			return nil, fmt.Errorf("%w: %s: a grant needs both aws:SourceAccount and aws:SourceArn values", ErrRefused, t.principal)
+		}
+		sort.Strings(t.accounts)
+		sort.Strings(t.arns)
+		out = append(out, *t)
+	}
+	sort.Slice(out, func(i, j int) bool {
+		ei, ej := out[i].principal == eventsPrincipal, out[j].principal == eventsPrincipal
+		if ei != ej {
+			return ei
+		}
+		return out[i].principal < out[j].principal
+	})
+	return out, nil
+}
+
+// fixService makes the grant true for a principal that takes confused-deputy
+// conditions.
+func fixService(doc *policy.Document, t target) ([]string, error) {
+	var summary []string
+	ours := -1
+	for i, s := range doc.Statements {
+		if s.Sid == SID(t.principal) {
+			if err := checkOurs(s, t.principal); err != nil {
+				return nil, err
+			}
+			ours = i
+		}
+		// Cheap tests first: most statements of a big policy name other principals.
+		if own, ok := s.OwnService(); !ok || !strings.EqualFold(own, t.principal) {
+			continue // shared statements are reported by the rules, never edited
+		}
+		if !s.IsAllow() || !grantsKMS(s) {
+			continue
+		}
+		var added []string
+		if !restricted(s, keySourceAccount) {
+			setCondition(s, "StringEquals", keySourceAccount, t.accounts)
+			added = append(added, keySourceAccount)
+		}
+		if !restricted(s, keySourceARN) {
+			setCondition(s, "ArnLike", keySourceARN, t.arns)
+			added = append(added, keySourceARN)
+		}
+		if len(added) > 0 {
+			summary = append(summary, fmt.Sprintf("add %s condition to statement %s for %s", strings.Join(added, " and "), label(s, i), t.principal))
+		}
+	}
+	if covered(doc, t) {
+		return summary, nil
+	}
+	if ours < 0 {
+		doc.Statements = append(doc.Statements, newStatement(t.principal, t.accounts, t.arns))
+		return append(summary, fmt.Sprintf("add statement %s for %s", SID(t.principal), t.principal)), nil
+	}
+	s := doc.Statements[ours]
+	accounts := mergeValues(conditionValues(s, "StringEquals", keySourceAccount), t.accounts)
+	arns := mergeValues(conditionValues(s, "ArnLike", keySourceARN), t.arns)
+	*s = *newStatement(t.principal, accounts, arns)
+	return append(summary, fmt.Sprintf("update statement %s for %s", SID(t.principal), t.principal)), nil
+}
+
+// fixEvents makes EventBridge's grant true: it must not depend on keys that
+// EventBridge's requests never carry.
+func fixEvents(doc *policy.Document, t target) ([]string, error) {
+	var summary []string
+	ours := -1
+	for i, s := range doc.Statements {
+		if s.Sid == SID(t.principal) {
+			if err := checkOurs(s, t.principal); err != nil {
+				return nil, err
+			}
+			ours = i
+		}
+		if !listsService(s, eventsPrincipal) || !s.IsAllow() || !grantsKMS(s) || !requiresUnsupported(s) {
+			continue
+		}
+		if own, ok := s.OwnService(); ok && strings.EqualFold(own, eventsPrincipal) {
+			removed := dropUnsupported(s)
+			summary = append(summary, fmt.Sprintf("remove %s condition from statement %s for %s", strings.Join(removed, " and "), label(s, i), eventsPrincipal))
+			continue
+		}
+		// Shared: the other principals keep their conditions; EventBridge
+		// leaves the statement and gets its own below.
+		s.Principal.Service.Items = slices.DeleteFunc(s.Principal.Service.Items, func(v string) bool {
+			return strings.EqualFold(strings.TrimSpace(v), eventsPrincipal)
+		})
+		if len(s.Principal.Service.Items) == 0 {
+			s.Principal.Service = nil
+		}
+		summary = append(summary, fmt.Sprintf("remove %s from shared statement %s", eventsPrincipal, label(s, i)))
+	}
+	if covered(doc, t) {
+		return summary, nil
+	}
+	if ours < 0 {
+		doc.Statements = append(doc.Statements, newStatement(t.principal, nil, nil))
+		return append(summary, fmt.Sprintf("add statement %s for %s", SID(t.principal), t.principal)), nil
+	}
+	*doc.Statements[ours] = *newStatement(t.principal, nil, nil)
+	return append(summary, fmt.Sprintf("update statement %s for %s", SID(t.principal), t.principal)), nil
+}
+
+// checkOurs refuses to take over a statement that carries our Sid but is not
+// an Allow for the principal alone: rewriting it would touch a statement that
+// someone else owns (or turn their Deny into an Allow).
+func checkOurs(s *policy.Statement, principal string) error {
+	own, ok := s.OwnService()
+	if !ok || !strings.EqualFold(own, principal) || !s.IsAllow() || s.NotPrincipal != nil {
+		return fmt.Errorf("%w: statement %q is not an Allow for %s alone", ErrRefused, s.Sid, principal)
+	}
+	return nil
+}
+
+// newStatement is the statement the planner writes: the seed's grant, with
+// the confused-deputy conditions unless values are nil (EventBridge).
+func newStatement(principal string, accounts, arns []string) *policy.Statement {
+	s := &policy.Statement{
+		Sid:       SID(principal),
+		Effect:    "Allow",
+		Principal: &policy.Principal{Service: values([]string{principal})},
+		Action:    &policy.Values{Items: []string{actionGenerate, actionDecrypt}},
+		Resource:  values([]string{"*"}),
+	}
+	if len(accounts) > 0 || len(arns) > 0 {
+		s.Condition = policy.Conditions{
+			{Operator: "StringEquals", Keys: []policy.ConditionKey{{Key: keySourceAccount, Values: *values(accounts)}}},
+			{Operator: "ArnLike", Keys: []policy.ConditionKey{{Key: keySourceARN, Values: *values(arns)}}},
+		}
+	}
+	return s
+}
+
+// values writes one value as a string and several as an array, as the seed does.
+func values(items []string) *policy.Values {
+	return &policy.Values{Items: slices.Clone(items), Single: len(items) == 1}
+}
+
+// grantsKMS reports whether the statement covers an action SNS calls for a publisher.
+func grantsKMS(s *policy.Statement) bool {
+	return s.MatchesAction("kms:GenerateDataKey") || s.MatchesAction("kms:Decrypt")
+}
+
+// listsService reports whether the statement names the service explicitly in
+// its Principal's Service list (a "*" principal is not something we can edit).
+func listsService(s *policy.Statement, service string) bool {
+	if s.Principal == nil || s.Principal.Service == nil {
+		return false
+	}
+	for _, v := range s.Principal.Service.Items {
+		if strings.EqualFold(strings.TrimSpace(v), service) {
+			return true
+		}
+	}
+	return false
+}
+
+// restricted reports whether the statement really restricts a
+// confused-deputy key for a service principal: a positive operator (not
+// IfExists, not negated, not ForAllValues, which all pass when the key is
+// absent) of a family that compares the value, with no "*" value (values are
+// ORed, so one "*" lets anything through).
+func restricted(s *policy.Statement, key string) bool {
+	for _, b := range s.Condition {
+		op := policy.ParseOperator(b.Operator)
+		if !op.Known || op.Negated || op.IfExists || op.Qualifier == "ForAllValues" {
+			continue
+		}
+		if !strings.HasPrefix(op.Base, "String") && !strings.HasPrefix(op.Base, "Arn") {
+			continue
+		}
+		for _, k := range b.Keys {
+			if strings.EqualFold(k.Key, key) && len(k.Values.Items) > 0 && !slices.Contains(k.Values.Items, "*") {
+				return true
+			}
+		}
+	}
+	return false
+}
+
+// requiresUnsupported reports whether some operator needs a key that
+// EventBridge's requests lack: any positive, non-IfExists operator (they are
+// false on an absent key, whatever the value), or Null "false".
+func requiresUnsupported(s *policy.Statement) bool {
+	for _, b := range s.Condition {
+		for _, k := range b.Keys {
+			if isUnsupportedKey(k.Key) && requiresPresence(b.Operator, k.Values) {
+				return true
+			}
+		}
+	}
+	return false
+}
+
+func requiresPresence(operator string, v policy.Values) bool {
+	op := policy.ParseOperator(operator)
+	if !op.Known {
+		return false // undecidable: leave it to the rules to report
+	}
+	if op.Base == "Null" {
+		return slices.ContainsFunc(v.Items, func(x string) bool { return strings.EqualFold(x, "false") })
+	}
+	return !op.Negated && !op.IfExists && op.Qualifier != "ForAllValues"
+}
+
+func isUnsupportedKey(key string) bool {
+	return slices.ContainsFunc(eventsUnsupportedKeys, func(k string) bool { return strings.EqualFold(k, key) })
+}
+
+// dropUnsupported removes the keys EventBridge lacks from the operators that
+// require them, dropping emptied operator blocks and an emptied Condition.
+// Other keys and operators stay as they were.
+func dropUnsupported(s *policy.Statement) []string {
+	var removed []string
+	var blocks policy.Conditions
+	for _, b := range s.Condition {
+		var keys []policy.ConditionKey
+		for _, k := range b.Keys {
+			if isUnsupportedKey(k.Key) && requiresPresence(b.Operator, k.Values) {
+				removed = appendNew(removed, k.Key)
+				continue
+			}
+			keys = append(keys, k)
+		}
+		if len(keys) == 0 {
+			continue
+		}
+		b.Keys = keys
+		blocks = append(blocks, b)
+	}
+	if len(blocks) == 0 {
+		blocks = nil
+	}
+	s.Condition = blocks
+	return removed
+}
+
+// setCondition sets operator/key to vals in place: the key's values are
+// replaced if the operator block already names it (it did not restrict, or we
+// would not be here), else the key is appended to the block, else a block is
+// appended. Other keys and blocks keep their order.
+func setCondition(s *policy.Statement, operator, key string, vals []string) {
+	for i := range s.Condition {
+		b := &s.Condition[i]
+		if !strings.EqualFold(b.Operator, operator) {
+			continue
+		}
+		for j := range b.Keys {
+			if strings.EqualFold(b.Keys[j].Key, key) {
+				b.Keys[j].Values = *values(vals)
+				return
+			}
+		}
+		b.Keys = append(b.Keys, policy.ConditionKey{Key: key, Values: *values(vals)})
+		return
+	}
+	s.Condition = append(s.Condition, policy.ConditionBlock{Operator: operator, Keys: []policy.ConditionKey{{Key: key, Values: *values(vals)}}})
+}
+
+// conditionValues returns the values of operator/key, without "*" (a
+// wildcard in our own statement would undo the confused-deputy protection).
+func conditionValues(s *policy.Statement, operator, key string) []string {
+	var out []string
+	for _, b := range s.Condition {
+		if !strings.EqualFold(b.Operator, operator) {
+			continue
+		}
+		for _, k := range b.Keys {
+			if strings.EqualFold(k.Key, key) {
+				for _, v := range k.Values.Items {
+					if v != "*" {
+						out = appendNew(out, v)
+					}
+				}
+			}
+		}
+	}
+	return out
+}
+
+// mergeValues keeps the existing values in their order and appends the new ones.
+func mergeValues(existing, add []string) []string {
+	out := slices.Clone(existing)
+	for _, v := range add {
+		out = appendNew(out, v)
+	}
+	return out
+}
+
+func appendNew(list []string, v string) []string {
+	if slices.Contains(list, v) {
+		return list
+	}
+	return append(list, v)
+}
+
+// covered reports whether Allow statements give the principal both actions
+// SNS calls, for every source the grant names, in the request context SNS
+// creates. Values the planner cannot know (the key's account, the topic ARN)
+// are unknown, and only a certain "true" counts, so a statement narrowed by
+// them does not count and the planner adds its own. Source ARN patterns stand
+// for the ARNs they match: an existing ArnLike pattern covers ours when it
+// matches our pattern as text, that is, when it is at least as broad.
+// Resource is not checked: in a key policy it always means this key.
+func covered(doc *policy.Document, t target) bool {
+	for _, ctx := range contexts(t) {
+		var gen, dec bool
+		for _, s := range doc.Statements {
+			if !s.IsAllow() || !s.MatchesPrincipal(policy.Identity{Service: t.principal}) || s.EvalCondition(ctx) != policy.True {
+				continue
+			}
+			gen = gen || s.MatchesAction("kms:GenerateDataKey")
+			dec = dec || s.MatchesAction("kms:Decrypt")
+		}
+		if !gen || !dec {
+			return false
+		}
+	}
+	return true
+}
+
+// contexts returns one request context per (account, ARN pattern) the grant
+// names (one context without them for EventBridge).
+func contexts(t target) []policy.Context {
+	base := func() policy.Context {
+		c := policy.NewContext()
+		c.Set("aws:PrincipalIsAWSService", "true")
+		c.Set("aws:PrincipalServiceName", t.principal)
+		c.SetUnknown("aws:ResourceAccount")
+		c.SetUnknown("kms:ViaService")
+		c.SetUnknown("kms:EncryptionContext:aws:sns:topicArn")
+		c.SetUnknown("kms:EncryptionContextKeys")
+		return c
+	}
+	if t.principal == eventsPrincipal {
+		return []policy.Context{base()}
+	}
+	var out []policy.Context
+	for _, a := range t.accounts {
+		for _, arn := range t.arns {
+			c := base()
+			c.Set(keySourceAccount, a)
+			c.Set(keySourceARN, arn)
+			out = append(out, c)
+		}
+	}
+	return out
+}
+
+// label names a statement in a summary line: its Sid, else its position.
+func label(s *policy.Statement, i int) string {
+	if s.Sid != "" {
+		return fmt.Sprintf("%q", s.Sid)
+	}
+	return fmt.Sprintf("#%d", i+1)
+}
