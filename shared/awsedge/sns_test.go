@@ -114,9 +114,9 @@ func TestTopicTagsSetTopicKeyPublish(t *testing.T) {
 	pub := calls[2].Form
 	wantPub := map[string]string{
 		"Action": "Publish", "Version": "2010-03-31", "TopicArn": testTopicARN, "Message": `{"kind":"finding"}`,
-		"Subject":                                    "SNS key guard: GRANT_MISSING on orders second line ?",
-		"MessageAttributes.entry.1.Name":             "code",
-		"MessageAttributes.entry.1.Value.DataType":   "String",
+		"Subject":                                     "SNS key guard: GRANT_MISSING on orders second line ?",
+		"MessageAttributes.entry.1.Name":              "code",
+		"MessageAttributes.entry.1.Value.DataType":    "String",
 		"MessageAttributes.entry.1.Value.StringValue": "GRANT_MISSING",
 	}
 	gotPub := map[string]string{}
