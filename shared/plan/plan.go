@@ -194,7 +194,7 @@ func fixService(doc *policy.Document, t target) ([]string, error) {
 	ours := -1
 	for i, s := range doc.Statements {
 		if s.Sid == SID(t.principal) {
-			if err := checkOurs(s, t.principal); err != nil {
+			if err := checkOurs(s, t.principal, ours); err != nil {
 				return nil, err
 			}
 			ours = i
@@ -240,7 +240,7 @@ func fixEvents(doc *policy.Document, t target) ([]string, error) {
 	ours := -1
 	for i, s := range doc.Statements {
 		if s.Sid == SID(t.principal) {
-			if err := checkOurs(s, t.principal); err != nil {
+			if err := checkOurs(s, t.principal, ours); err != nil {
 				return nil, err
 			}
 			ours = i
@@ -248,7 +248,7 @@ func fixEvents(doc *policy.Document, t target) ([]string, error) {
 		if !listsService(s, eventsPrincipal) || !s.IsAllow() || !grantsKMS(s) || !requiresUnsupported(s) {
 			continue
 		}
-		if own, ok := s.OwnService(); ok && strings.EqualFold(own, eventsPrincipal) {
+		if onlyService(s, eventsPrincipal) {
 			removed := dropUnsupported(s)
 			summary = append(summary, fmt.Sprintf("remove %s condition from statement %s for %s", strings.Join(removed, " and "), label(s, i), eventsPrincipal))
 			continue
@@ -274,10 +274,34 @@ func fixEvents(doc *policy.Document, t target) ([]string, error) {
 	return append(summary, fmt.Sprintf("update statement %s for %s", SID(t.principal), t.principal)), nil
 }
 
+// onlyService reports whether the service is the statement's only principal,
+// however often it is listed (removing it would leave a Principal naming no one).
+func onlyService(s *policy.Statement, service string) bool {
+	p := s.Principal
+	if p == nil || s.NotPrincipal != nil || p.Wildcard || p.Service == nil {
+		return false
+	}
+	for _, v := range []*policy.Values{p.AWS, p.Federated, p.CanonicalUser} {
+		if v != nil && len(v.Items) > 0 {
+			return false
+		}
+	}
+	for _, v := range p.Service.Items {
+		if !strings.EqualFold(strings.TrimSpace(v), service) {
+			return false
+		}
+	}
+	return len(p.Service.Items) > 0
+}
+
 // checkOurs refuses to take over a statement that carries our Sid but is not
 // an Allow for the principal alone: rewriting it would touch a statement that
-// someone else owns (or turn their Deny into an Allow).
-func checkOurs(s *policy.Statement, principal string) error {
+// someone else owns (or turn their Deny into an Allow). A Sid used twice is
+// refused too: which of the two is ours cannot be told.
+func checkOurs(s *policy.Statement, principal string, seen int) error {
+	if seen >= 0 {
+		return fmt.Errorf("%w: Sid %q is used by more than one statement", ErrRefused, s.Sid)
+	}
 	own, ok := s.OwnService()
 	if !ok || !strings.EqualFold(own, principal) || !s.IsAllow() || s.NotPrincipal != nil {
 		return fmt.Errorf("%w: statement %q is not an Allow for %s alone", ErrRefused, s.Sid, principal)

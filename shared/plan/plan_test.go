@@ -225,6 +225,10 @@ func TestRefused(t *testing.T) {
 	if _, err := Fix(taken, []rules.Grant{{Principal: "cloudwatch.amazonaws.com", SourceAccounts: acct, SourceARNs: arn}}); !errors.Is(err, ErrRefused) {
 		t.Errorf("Sid taken by a Deny: err = %v, want ErrRefused", err)
 	}
+	twice := []byte(`{"Statement":[{"Sid":"AllowSNSPublishersEvents","Effect":"Allow","Principal":{"Service":"events.amazonaws.com"},"Action":"kms:Decrypt"},{"Sid":"AllowSNSPublishersEvents","Effect":"Allow","Principal":{"Service":"events.amazonaws.com"},"Action":"kms:Decrypt"}]}`)
+	if _, err := Fix(twice, []rules.Grant{{Principal: "events.amazonaws.com"}}); !errors.Is(err, ErrRefused) {
+		t.Errorf("Sid used twice: err = %v, want ErrRefused", err)
+	}
 	if _, err := Fix([]byte(`{"Statement":`), nil); err == nil {
 		t.Errorf("unparseable policy: no error")
 	}
