@@ -28,15 +28,18 @@ func alive(pid int) bool {
 
 func TestFunctionUnderRIE(t *testing.T) {
 	RequireBinary(t, RIEBinary)
+	t0 := time.Now()
 	bin, err := BuildPackage("shared/emulator/testdata/echofn")
 	if err != nil {
 		t.Fatal(err)
 	}
+	t1 := time.Now()
 	f, err := StartFunction(t.Context(), bin, map[string]string{"MODE": "remediate", "AWS_REGION": "eu-west-1"})
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer f.Close()
+	t2 := time.Now()
 
 	if _, ok := f.InitDuration(); ok {
 		t.Errorf("InitDuration before the first invoke: want none")
@@ -53,6 +56,7 @@ func TestFunctionUnderRIE(t *testing.T) {
 		t.Errorf("response\n got %s\nwant %s", gb, wb)
 	}
 
+	t.Logf("build %v, emulator ready %v, first invoke %v", t1.Sub(t0), t2.Sub(t1), time.Since(t2))
 	d, ok := f.InitDuration()
 	if !ok || d <= 0 || d > 10*time.Second {
 		t.Errorf("InitDuration = %v, %v; want a positive duration parsed from INIT REPORT; logs:\n%s", d, ok, f.Logs())

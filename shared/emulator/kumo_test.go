@@ -33,9 +33,10 @@ func sdkConfig() aws.Config {
 }
 
 const (
-	seededKeyID   = "11111111-2222-3333-4444-555555555555"
-	disabledKeyID = "22222222-2222-3333-4444-555555555555"
-	awsSNSKeyID   = "33333333-2222-3333-4444-555555555555"
+	seededKeyID    = "11111111-2222-3333-4444-555555555555"
+	disabledKeyID  = "22222222-2222-3333-4444-555555555555"
+	awsSNSKeyID    = "33333333-2222-3333-4444-555555555555"
+	otherAcctKeyID = "44444444-2222-3333-4444-555555555555"
 )
 
 const servicePolicy = `{"Version":"2012-10-17","Statement":[{"Sid":"cw","Effect":"Allow","Principal":{"Service":"cloudwatch.amazonaws.com"},` +
@@ -48,9 +49,11 @@ func probeSeed() *KumoSeed {
 				Tags: map[string]string{"snskeyguard:exempt": "true"}},
 			{ID: disabledKeyID, State: "Disabled"},
 			AWSManagedSNSKey(awsSNSKeyID),
+			{ID: otherAcctKeyID, ARN: "arn:aws:kms:us-east-1:111122223333:key/" + otherAcctKeyID},
 		},
 		Topics: []SeedTopic{{Name: "seeded", Attributes: map[string]string{"KmsMasterKeyId": "alias/orders"},
-			Tags: map[string]string{"exempt": "true"}}},
+			Tags: map[string]string{"exempt": "true"}},
+			{Name: "sample", ARN: "arn:aws:sns:us-east-1:111122223333:sample"}},
 	}
 }
 
@@ -93,6 +96,13 @@ func TestKumoProbes(t *testing.T) {
 		al, err := kc.ListAliases(ctx, &kms.ListAliasesInput{KeyId: aws.String(awsSNSKeyID)})
 		if err != nil || len(al.Aliases) != 1 || aws.ToString(al.Aliases[0].AliasName) != "alias/aws/sns" {
 			t.Errorf("ListAliases(aws/sns key) = %+v, %v", al, err)
+		}
+		// Seeded ARNs may name another account (the samples' 111122223333).
+		oa, err := kc.DescribeKey(ctx, &kms.DescribeKeyInput{KeyId: aws.String("arn:aws:kms:us-east-1:111122223333:key/" + otherAcctKeyID)})
+		if err != nil || aws.ToString(oa.KeyMetadata.Arn) != "arn:aws:kms:us-east-1:111122223333:key/"+otherAcctKeyID {
+			t.Errorf("DescribeKey(other account ARN) = %+v, %v", oa, err)
+		} else if got := aws.ToString(oa.KeyMetadata.AWSAccountId); got != KumoAccount {
+			t.Errorf("seeded other-account key: AWSAccountId = %q; the package comment says kumo answers %s", got, KumoAccount)
 		}
 		// Encrypt works with the seeded key material.
 		if _, err := kc.Encrypt(ctx, &kms.EncryptInput{KeyId: aws.String("alias/orders"), Plaintext: []byte("x")}); err != nil {
@@ -173,7 +183,11 @@ func TestKumoProbes(t *testing.T) {
 			arns = append(arns, aws.ToString(tp.TopicArn))
 		}
 		slices.Sort(arns)
-		if want := []string{arn, seeded}; !slices.Equal(arns, want) {
+		sample := "arn:aws:sns:us-east-1:111122223333:sample"
+		if _, err := sc.GetTopicAttributes(ctx, &sns.GetTopicAttributesInput{TopicArn: aws.String(sample)}); err != nil {
+			t.Errorf("GetTopicAttributes(seeded other-account topic): %v", err)
+		}
+		if want := []string{arn, seeded, sample}; !slices.Equal(arns, want) {
 			t.Errorf("ListTopics = %v, want %v", arns, want)
 		}
 		if _, err := sc.Publish(ctx, &sns.PublishInput{TopicArn: aws.String(arn), Message: aws.String(`{"k":"v"}`), Subject: aws.String("alert")}); err != nil {
