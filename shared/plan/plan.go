@@ -355,8 +355,9 @@ func listsService(s *policy.Statement, service string) bool {
 // restricted reports whether the statement really restricts a
 // confused-deputy key for a service principal: a positive operator (not
 // IfExists, not negated, not ForAllValues, which all pass when the key is
-// absent) of a family that compares the value, with no "*" value (values are
-// ORed, so one "*" lets anything through).
+// absent) of a family that compares the value, with no "*" or empty value
+// (values are ORed, so one "*" lets anything through). This matches the rules
+// package's test for CONFUSED_DEPUTY_MISSING, so a fixed policy is judged fixed.
 func restricted(s *policy.Statement, key string) bool {
 	for _, b := range s.Condition {
 		op := policy.ParseOperator(b.Operator)
@@ -367,7 +368,10 @@ func restricted(s *policy.Statement, key string) bool {
 			continue
 		}
 		for _, k := range b.Keys {
-			if strings.EqualFold(k.Key, key) && len(k.Values.Items) > 0 && !slices.Contains(k.Values.Items, "*") {
+			if !strings.EqualFold(strings.TrimSpace(k.Key), key) || len(k.Values.Items) == 0 {
+				continue
+			}
+			if !slices.ContainsFunc(k.Values.Items, func(v string) bool { return wildcardOnly(v) || strings.TrimSpace(v) == "" }) {
 				return true
 			}
 		}
@@ -401,7 +405,7 @@ func requiresPresence(operator string, v policy.Values) bool {
 }
 
 func isUnsupportedKey(key string) bool {
-	return slices.ContainsFunc(eventsUnsupportedKeys, func(k string) bool { return strings.EqualFold(k, key) })
+	return slices.ContainsFunc(eventsUnsupportedKeys, func(k string) bool { return strings.EqualFold(k, strings.TrimSpace(key)) })
 }
 
 // dropUnsupported removes the keys EventBridge lacks from the operators that
@@ -443,7 +447,7 @@ func setCondition(s *policy.Statement, operator, key string, vals []string) {
 			continue
 		}
 		for j := range b.Keys {
-			if strings.EqualFold(b.Keys[j].Key, key) {
+			if strings.EqualFold(strings.TrimSpace(b.Keys[j].Key), key) {
 				b.Keys[j].Values = *values(vals)
 				return
 			}
@@ -465,7 +469,7 @@ func conditionValues(s *policy.Statement, operator, key string) []string {
 		for _, k := range b.Keys {
 			if strings.EqualFold(k.Key, key) {
 				for _, v := range k.Values.Items {
-					if v != "*" {
+					if !wildcardOnly(v) && strings.TrimSpace(v) != "" {
 						out = appendNew(out, v)
 					}
 				}
@@ -498,12 +502,14 @@ func appendNew(list []string, v string) []string {
 // them does not count and the planner adds its own. Source ARN patterns stand
 // for the ARNs they match: an existing ArnLike pattern covers ours when it
 // matches our pattern as text, that is, when it is at least as broad.
-// Resource is not checked: in a key policy it always means this key.
+// Resource must cover every key ("*" or absent): the planner does not know
+// the key's ARN, and a statement naming another key grants nothing on this
+// one, so only a statement that certainly applies counts.
 func covered(doc *policy.Document, t target) bool {
 	for _, ctx := range contexts(t) {
 		var gen, dec bool
 		for _, s := range doc.Statements {
-			if !s.IsAllow() || !s.MatchesPrincipal(policy.Identity{Service: t.principal}) || s.EvalCondition(ctx) != policy.True {
+			if !s.IsAllow() || !s.MatchesPrincipal(policy.Identity{Service: t.principal}) || !coversAnyKey(s) || s.EvalCondition(ctx) != policy.True {
 				continue
 			}
 			gen = gen || s.MatchesAction("kms:GenerateDataKey")
@@ -514,6 +520,21 @@ func covered(doc *policy.Document, t target) bool {
 		}
 	}
 	return true
+}
+
+// coversAnyKey reports whether the statement's resources certainly include
+// the key whatever its ARN.
+func coversAnyKey(s *policy.Statement) bool {
+	if s.NotResource != nil {
+		return false
+	}
+	return s.Resource == nil || slices.ContainsFunc(s.Resource.Items, wildcardOnly)
+}
+
+// wildcardOnly reports whether a value matches anything ("*", "**", ...).
+func wildcardOnly(v string) bool {
+	v = strings.TrimSpace(v)
+	return v != "" && strings.Trim(v, "*") == ""
 }
 
 // contexts returns one request context per (account, ARN pattern) the grant
