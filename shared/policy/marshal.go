@@ -15,77 +15,58 @@ import (
 // code (or all members of a statement built by code) follow in the canonical
 // order Sid, Effect, Principal, NotPrincipal, Action, NotAction, Resource,
 // NotResource, Condition. HTML characters are not escaped: KMS stores the
-// policy as written and "<" in a Sid should stay readable.
-func (d *Document) Marshal() ([]byte, error) {
-	compact, err := d.MarshalCompact()
-	if err != nil {
-		return nil, err
-	}
-	var out bytes.Buffer
-	out.Grow(len(compact) * 2)
-	if err := json.Indent(&out, compact, "", "  "); err != nil {
-		return nil, fmt.Errorf("indent policy: %w", err)
-	}
-	return out.Bytes(), nil
-}
+// policy as written and "<" in a Sid should stay readable. The layout is the
+// one json.Indent produces.
+func (d *Document) Marshal() ([]byte, error) { return d.marshal(true) }
 
 // MarshalCompact is Marshal without insignificant white space.
-func (d *Document) MarshalCompact() ([]byte, error) {
+func (d *Document) MarshalCompact() ([]byte, error) { return d.marshal(false) }
+
+func (d *Document) marshal(indent bool) ([]byte, error) {
 	if len(d.Statements) == 0 {
 		return nil, fmt.Errorf("policy has no Statement")
 	}
-	w := &writer{}
-	w.buf = append(w.buf, '{')
-	first := true
-	sep := func(name string) {
-		if !first {
-			w.buf = append(w.buf, ',')
-		}
-		first = false
-		w.str(name)
-		w.buf = append(w.buf, ':')
-	}
-	written := map[string]bool{}
+	w := &writer{indent: indent, buf: make([]byte, 0, 1024+len(d.Statements)*512)}
+	w.open('{')
+	var done uint16
 	emit := func(name string) {
-		if written[name] {
-			return
-		}
 		switch name {
 		case "Version":
-			if d.Version == "" && !inOrder(d.meta.order, name) {
+			if done&1 != 0 || (d.Version == "" && !inOrder(d.meta.order, name)) {
 				return
 			}
-			sep(name)
+			done |= 1
+			w.key(name)
 			w.str(d.Version)
 		case "Id":
-			if d.ID == "" && !inOrder(d.meta.order, name) {
+			if done&2 != 0 || (d.ID == "" && !inOrder(d.meta.order, name)) {
 				return
 			}
-			sep(name)
+			done |= 2
+			w.key(name)
 			w.str(d.ID)
 		case "Statement":
-			sep(name)
+			if done&4 != 0 {
+				return
+			}
+			done |= 4
+			w.key(name)
 			if d.meta.stmtObject && len(d.Statements) == 1 {
 				w.statement(d.Statements[0])
 				break
 			}
-			w.buf = append(w.buf, '[')
-			for i, s := range d.Statements {
-				if i > 0 {
-					w.buf = append(w.buf, ',')
-				}
+			w.open('[')
+			for _, s := range d.Statements {
+				w.elem()
 				w.statement(s)
 			}
-			w.buf = append(w.buf, ']')
+			w.close(']')
 		default:
-			raw, ok := d.meta.unknown[name]
-			if !ok {
-				return
+			if raw, ok := d.meta.unknown[name]; ok {
+				w.key(name)
+				w.raw(raw)
 			}
-			sep(name)
-			w.raw(raw)
 		}
-		written[name] = true
 	}
 	for _, name := range d.meta.order {
 		emit(name)
@@ -93,7 +74,7 @@ func (d *Document) MarshalCompact() ([]byte, error) {
 	for _, name := range docMembers {
 		emit(name)
 	}
-	w.buf = append(w.buf, '}')
+	w.close('}')
 	if w.err != nil {
 		return nil, w.err
 	}
@@ -109,10 +90,66 @@ func inOrder(order []string, name string) bool {
 	return false
 }
 
-// writer accumulates compact JSON; the first error sticks.
+// writer accumulates JSON, compact or in json.Indent's layout; the first
+// error sticks. first[depth] tracks whether a container has members yet.
 type writer struct {
-	buf []byte
-	err error
+	buf    []byte
+	err    error
+	indent bool
+	first  []bool
+}
+
+func (w *writer) open(c byte) {
+	w.buf = append(w.buf, c)
+	w.first = append(w.first, true)
+}
+
+// elem starts a member or element of the innermost container.
+func (w *writer) elem() {
+	n := len(w.first) - 1
+	if !w.first[n] {
+		w.buf = append(w.buf, ',')
+	}
+	w.first[n] = false
+	w.newline(len(w.first))
+}
+
+func (w *writer) close(c byte) {
+	n := len(w.first) - 1
+	empty := w.first[n]
+	w.first = w.first[:n]
+	if !empty {
+		w.newline(n)
+	}
+	w.buf = append(w.buf, c)
+}
+
+func (w *writer) newline(depth int) {
+	if !w.indent {
+		return
+	}
+	w.buf = append(w.buf, '\n')
+	for range depth {
+		w.buf = append(w.buf, ' ', ' ')
+	}
+}
+
+func (w *writer) key(name string) {
+	w.elem()
+	w.str(name)
+	w.buf = append(w.buf, ':')
+	if w.indent {
+		w.buf = append(w.buf, ' ')
+	}
+}
+
+// Bits for the statement members already written.
+var stmtBit = map[string]uint16{}
+
+func init() {
+	for i, n := range stmtMembers {
+		stmtBit[n] = 1 << i
+	}
 }
 
 func (w *writer) statement(s *Statement) {
@@ -120,57 +157,51 @@ func (w *writer) statement(s *Statement) {
 		w.err = fmt.Errorf("nil statement")
 		return
 	}
-	w.buf = append(w.buf, '{')
-	first := true
-	sep := func(name string) {
-		if !first {
-			w.buf = append(w.buf, ',')
-		}
-		first = false
-		w.str(name)
-		w.buf = append(w.buf, ':')
-	}
-	written := map[string]bool{}
+	w.open('{')
+	var done uint16
 	emit := func(name string) {
-		if written[name] {
+		bit := stmtBit[name]
+		if done&bit != 0 {
 			return
 		}
-		written[name] = true
+		done |= bit
 		switch name {
 		case "Sid":
 			if s.Sid != "" || inOrder(s.meta.order, name) {
-				sep(name)
+				w.key(name)
 				w.str(s.Sid)
 			}
 		case "Effect":
 			if s.Effect != "" || inOrder(s.meta.order, name) {
-				sep(name)
+				w.key(name)
 				w.str(s.Effect)
 			}
 		case "Principal":
 			if s.Principal != nil {
-				sep(name)
+				w.key(name)
 				w.principal(s.Principal)
 			}
 		case "NotPrincipal":
 			if s.NotPrincipal != nil {
-				sep(name)
+				w.key(name)
 				w.principal(s.NotPrincipal)
 			}
-		case "Action", "NotAction", "Resource", "NotResource":
-			v := map[string]*Values{"Action": s.Action, "NotAction": s.NotAction, "Resource": s.Resource, "NotResource": s.NotResource}[name]
-			if v != nil {
-				sep(name)
-				w.values(v)
-			}
+		case "Action":
+			w.member(name, s.Action)
+		case "NotAction":
+			w.member(name, s.NotAction)
+		case "Resource":
+			w.member(name, s.Resource)
+		case "NotResource":
+			w.member(name, s.NotResource)
 		case "Condition":
 			if s.Condition != nil {
-				sep(name)
+				w.key(name)
 				w.conditions(s.Condition)
 			}
 		default:
 			if raw, ok := s.meta.unknown[name]; ok {
-				sep(name)
+				w.key(name)
 				w.raw(raw)
 			}
 		}
@@ -181,7 +212,14 @@ func (w *writer) statement(s *Statement) {
 	for _, name := range stmtMembers {
 		emit(name)
 	}
-	w.buf = append(w.buf, '}')
+	w.close('}')
+}
+
+func (w *writer) member(name string, v *Values) {
+	if v != nil {
+		w.key(name)
+		w.values(v)
+	}
 }
 
 func (w *writer) principal(p *Principal) {
@@ -189,35 +227,26 @@ func (w *writer) principal(p *Principal) {
 		w.str("*")
 		return
 	}
-	w.buf = append(w.buf, '{')
-	first := true
-	written := map[string]bool{}
+	w.open('{')
+	var done uint8
 	emit := func(name string) {
-		if written[name] {
-			return
-		}
-		written[name] = true
 		var v *Values
+		var bit uint8
 		switch name {
 		case "AWS":
-			v = p.AWS
+			v, bit = p.AWS, 1
 		case "Service":
-			v = p.Service
+			v, bit = p.Service, 2
 		case "Federated":
-			v = p.Federated
+			v, bit = p.Federated, 4
 		case "CanonicalUser":
-			v = p.CanonicalUser
+			v, bit = p.CanonicalUser, 8
 		}
-		if v == nil {
+		if done&bit != 0 {
 			return
 		}
-		if !first {
-			w.buf = append(w.buf, ',')
-		}
-		first = false
-		w.str(name)
-		w.buf = append(w.buf, ':')
-		w.values(v)
+		done |= bit
+		w.member(name, v)
 	}
 	for _, name := range p.meta.order {
 		emit(name)
@@ -225,28 +254,20 @@ func (w *writer) principal(p *Principal) {
 	for _, name := range principalMembers {
 		emit(name)
 	}
-	w.buf = append(w.buf, '}')
+	w.close('}')
 }
 
 func (w *writer) conditions(c Conditions) {
-	w.buf = append(w.buf, '{')
-	for i, b := range c {
-		if i > 0 {
-			w.buf = append(w.buf, ',')
+	w.open('{')
+	for _, b := range c {
+		w.key(b.Operator)
+		w.open('{')
+		for j := range b.Keys {
+			w.member(b.Keys[j].Key, &b.Keys[j].Values)
 		}
-		w.str(b.Operator)
-		w.buf = append(w.buf, ':', '{')
-		for j, k := range b.Keys {
-			if j > 0 {
-				w.buf = append(w.buf, ',')
-			}
-			w.str(k.Key)
-			w.buf = append(w.buf, ':')
-			w.values(&k.Values)
-		}
-		w.buf = append(w.buf, '}')
+		w.close('}')
 	}
-	w.buf = append(w.buf, '}')
+	w.close('}')
 }
 
 // values writes a string-or-array member. A non-string scalar from the source
@@ -254,7 +275,7 @@ func (w *writer) conditions(c Conditions) {
 // that edits Items never has a stale number written back.
 func (w *writer) values(v *Values) {
 	item := func(i int) {
-		if i < len(v.raw) && len(v.raw) == len(v.Items) && v.raw[i] != nil && string(v.raw[i]) == v.Items[i] {
+		if len(v.raw) == len(v.Items) && v.raw[i] != nil && string(v.raw[i]) == v.Items[i] {
 			w.buf = append(w.buf, v.raw[i]...)
 			return
 		}
@@ -264,19 +285,24 @@ func (w *writer) values(v *Values) {
 		item(0)
 		return
 	}
-	w.buf = append(w.buf, '[')
+	w.open('[')
 	for i := range v.Items {
-		if i > 0 {
-			w.buf = append(w.buf, ',')
-		}
+		w.elem()
 		item(i)
 	}
-	w.buf = append(w.buf, ']')
+	w.close(']')
 }
 
+// raw writes an unknown member's value, re-laid-out like the rest.
 func (w *writer) raw(r json.RawMessage) {
 	var b bytes.Buffer
-	if err := json.Compact(&b, r); err != nil {
+	var err error
+	if w.indent {
+		err = json.Indent(&b, r, strings.Repeat("  ", len(w.first)), "  ")
+	} else {
+		err = json.Compact(&b, r)
+	}
+	if err != nil {
 		w.err = fmt.Errorf("unknown member: %w", err)
 		return
 	}

@@ -31,16 +31,25 @@ var (
 func Parse(data []byte) (*Document, error) {
 	// One validating pass gives a positioned syntax error and lets the
 	// splitter below trust the input; encoding/json also caps nesting depth.
-	var probe json.RawMessage
-	if err := json.Unmarshal(data, &probe); err != nil {
+	if !json.Valid(data) {
+		var probe json.RawMessage
+		err := json.Unmarshal(data, &probe)
+		if err == nil { // unreachable: Valid and Unmarshal share a scanner
+			err = errors.New("rejected by json.Valid")
+		}
 		return nil, fmt.Errorf("invalid JSON: %w", err)
 	}
-	members, err := splitObject(probe)
+	// Work on one string copy of the input: plain strings in the result are
+	// substrings of it, so parsing allocates little beyond the structure.
+	p := &parser{}
+	src := string(data)
+	p.members = make([]member, 0, len(src)/12)
+	members, err := p.splitObject(src)
 	if err != nil {
 		return nil, fmt.Errorf("policy: %w", err)
 	}
 	d := &Document{}
-	var stmtRaw json.RawMessage
+	var stmtRaw string
 	for _, m := range members {
 		if err := checkSpelling(m.key, docMembers); err != nil {
 			return nil, err
@@ -61,19 +70,19 @@ func Parse(data []byte) (*Document, error) {
 			if d.meta.unknown == nil {
 				d.meta.unknown = map[string]json.RawMessage{}
 			}
-			d.meta.unknown[m.key] = m.raw
+			d.meta.unknown[m.key] = json.RawMessage(m.raw)
 		}
 	}
-	if stmtRaw == nil {
+	if stmtRaw == "" {
 		return nil, errors.New("policy has no Statement")
 	}
-	var elems []json.RawMessage
+	var elems []string
 	switch kind(stmtRaw) {
 	case '{':
 		d.meta.stmtObject = true
-		elems = []json.RawMessage{stmtRaw}
+		elems = []string{stmtRaw}
 	case '[':
-		if elems, err = splitArray(stmtRaw); err != nil {
+		if elems, err = p.splitArray(stmtRaw); err != nil {
 			return nil, fmt.Errorf("Statement: %w", err)
 		}
 		if len(elems) == 0 {
@@ -83,8 +92,9 @@ func Parse(data []byte) (*Document, error) {
 		return nil, fmt.Errorf("Statement is %s, want an object or an array of objects", kindName(stmtRaw))
 	}
 	d.Statements = make([]*Statement, 0, len(elems))
+	slab := make([]Statement, len(elems))
 	for i, e := range elems {
-		s, err := parseStatement(e)
+		s, err := p.parseStatement(e, &slab[i])
 		if err != nil {
 			return nil, fmt.Errorf("statement %d: %w", i+1, err)
 		}
@@ -93,16 +103,47 @@ func Parse(data []byte) (*Document, error) {
 	return d, nil
 }
 
-func parseStatement(raw json.RawMessage) (*Statement, error) {
+// parser holds slabs that the many small objects of one policy are cut from.
+type parser struct {
+	members []member // arena for splitObject results
+	values  []Values
+	strs    []string
+}
+
+func (p *parser) newValues() *Values {
+	if len(p.values) == 0 {
+		p.values = make([]Values, 64)
+	}
+	v := &p.values[0]
+	p.values = p.values[1:]
+	return v
+}
+
+// newItems returns an empty slice with room for n strings. Its capacity is
+// exactly n, so a caller's later append copies instead of overwriting a
+// neighbour in the slab.
+func (p *parser) newItems(n int) []string {
+	if n > 64 {
+		return make([]string, 0, n)
+	}
+	if len(p.strs) < n {
+		p.strs = make([]string, 512)
+	}
+	v := p.strs[:0:n]
+	p.strs = p.strs[n:]
+	return v
+}
+
+func (p *parser) parseStatement(raw string, s *Statement) (*Statement, error) {
 	if kind(raw) != '{' {
 		return nil, fmt.Errorf("is %s, want an object", kindName(raw))
 	}
-	members, err := splitObject(raw)
+	members, err := p.splitObject(raw)
 	if err != nil {
 		return nil, err
 	}
-	s := &Statement{}
 	hasEffect := false
+	s.meta.order = make([]string, 0, len(members))
 	for _, m := range members {
 		if err := checkSpelling(m.key, stmtMembers); err != nil {
 			return nil, err
@@ -118,24 +159,24 @@ func parseStatement(raw json.RawMessage) (*Statement, error) {
 				return nil, fmt.Errorf("Effect %q is not Allow or Deny", s.Effect)
 			}
 		case "Principal":
-			s.Principal, err = parsePrincipal(m.raw)
+			s.Principal, err = p.parsePrincipal(m.raw)
 		case "NotPrincipal":
-			s.NotPrincipal, err = parsePrincipal(m.raw)
+			s.NotPrincipal, err = p.parsePrincipal(m.raw)
 		case "Action":
-			s.Action, err = parseValues(m.raw, false)
+			s.Action, err = p.parseValues(m.raw, false)
 		case "NotAction":
-			s.NotAction, err = parseValues(m.raw, false)
+			s.NotAction, err = p.parseValues(m.raw, false)
 		case "Resource":
-			s.Resource, err = parseValues(m.raw, false)
+			s.Resource, err = p.parseValues(m.raw, false)
 		case "NotResource":
-			s.NotResource, err = parseValues(m.raw, false)
+			s.NotResource, err = p.parseValues(m.raw, false)
 		case "Condition":
-			s.Condition, err = parseConditions(m.raw)
+			s.Condition, err = p.parseConditions(m.raw)
 		default:
 			if s.meta.unknown == nil {
 				s.meta.unknown = map[string]json.RawMessage{}
 			}
-			s.meta.unknown[m.key] = m.raw
+			s.meta.unknown[m.key] = json.RawMessage(m.raw)
 		}
 		if err != nil {
 			return nil, fmt.Errorf("%s: %w", m.key, err)
@@ -156,7 +197,7 @@ func parseStatement(raw json.RawMessage) (*Statement, error) {
 	return s, nil
 }
 
-func parsePrincipal(raw json.RawMessage) (*Principal, error) {
+func (p *parser) parsePrincipal(raw string) (*Principal, error) {
 	switch kind(raw) {
 	case '"':
 		v, err := parseString(raw)
@@ -171,43 +212,43 @@ func parsePrincipal(raw json.RawMessage) (*Principal, error) {
 	default:
 		return nil, fmt.Errorf("is %s, want \"*\" or an object", kindName(raw))
 	}
-	members, err := splitObject(raw)
+	members, err := p.splitObject(raw)
 	if err != nil {
 		return nil, err
 	}
-	p := &Principal{}
+	pr := &Principal{}
 	for _, m := range members {
 		if err := checkSpelling(m.key, principalMembers); err != nil {
 			return nil, err
 		}
-		v, err := parseValues(m.raw, false)
+		v, err := p.parseValues(m.raw, false)
 		if err != nil {
 			return nil, fmt.Errorf("%s: %w", m.key, err)
 		}
 		switch m.key {
 		case "AWS":
-			p.AWS = v
+			pr.AWS = v
 		case "Service":
-			p.Service = v
+			pr.Service = v
 		case "Federated":
-			p.Federated = v
+			pr.Federated = v
 		case "CanonicalUser":
-			p.CanonicalUser = v
+			pr.CanonicalUser = v
 		default:
 			// An unknown principal type cannot be evaluated; keeping it as an
 			// opaque member would make the evaluator under- or over-grant.
 			return nil, fmt.Errorf("unknown principal type %q", m.key)
 		}
-		p.meta.order = append(p.meta.order, m.key)
+		pr.meta.order = append(pr.meta.order, m.key)
 	}
-	return p, nil
+	return pr, nil
 }
 
-func parseConditions(raw json.RawMessage) (Conditions, error) {
+func (p *parser) parseConditions(raw string) (Conditions, error) {
 	if kind(raw) != '{' {
 		return nil, fmt.Errorf("is %s, want an object", kindName(raw))
 	}
-	ops, err := splitObject(raw)
+	ops, err := p.splitObject(raw)
 	if err != nil {
 		return nil, err
 	}
@@ -216,13 +257,13 @@ func parseConditions(raw json.RawMessage) (Conditions, error) {
 		if kind(op.raw) != '{' {
 			return nil, fmt.Errorf("%s: is %s, want an object of condition keys", op.key, kindName(op.raw))
 		}
-		keys, err := splitObject(op.raw)
+		keys, err := p.splitObject(op.raw)
 		if err != nil {
 			return nil, fmt.Errorf("%s: %w", op.key, err)
 		}
 		b := ConditionBlock{Operator: op.key, Keys: make([]ConditionKey, 0, len(keys))}
 		for _, k := range keys {
-			v, err := parseValues(k.raw, true)
+			v, err := p.parseValues(k.raw, true)
 			if err != nil {
 				return nil, fmt.Errorf("%s: %s: %w", op.key, k.key, err)
 			}
@@ -236,24 +277,24 @@ func parseConditions(raw json.RawMessage) (Conditions, error) {
 // parseValues reads a string-or-array member. Condition values (scalars=true)
 // may also be numbers and booleans; their source text is kept in raw so that
 // Marshal writes 42 back as 42, not "42".
-func parseValues(raw json.RawMessage, scalars bool) (*Values, error) {
+func (p *parser) parseValues(raw string, scalars bool) (*Values, error) {
 	want := "a string or an array of strings"
 	if scalars {
 		want = "a string, number, boolean or an array of them"
 	}
-	one := func(r json.RawMessage) (string, json.RawMessage, bool, error) {
+	one := func(r string) (string, json.RawMessage, bool, error) {
 		switch kind(r) {
 		case '"':
 			s, err := parseString(r)
 			return s, nil, err == nil, err
 		case 't', 'f', '0':
 			if scalars {
-				return string(r), r, true, nil
+				return r, json.RawMessage(r), true, nil
 			}
 		}
 		return "", nil, false, nil
 	}
-	v := &Values{}
+	v := p.newValues()
 	if kind(raw) != '[' {
 		s, r, ok, err := one(raw)
 		if err != nil {
@@ -262,17 +303,17 @@ func parseValues(raw json.RawMessage, scalars bool) (*Values, error) {
 		if !ok {
 			return nil, fmt.Errorf("is %s, want %s", kindName(raw), want)
 		}
-		v.Items, v.Single = []string{s}, true
+		v.Items, v.Single = append(p.newItems(1), s), true
 		if r != nil {
 			v.raw = []json.RawMessage{r}
 		}
 		return v, nil
 	}
-	elems, err := splitArray(raw)
+	elems, err := p.splitArray(raw)
 	if err != nil {
 		return nil, err
 	}
-	v.Items = make([]string, 0, len(elems))
+	v.Items = p.newItems(len(elems))
 	for i, e := range elems {
 		s, r, ok, err := one(e)
 		if err != nil {
@@ -292,27 +333,73 @@ func parseValues(raw json.RawMessage, scalars bool) (*Values, error) {
 	return v, nil
 }
 
-func parseString(raw json.RawMessage) (string, error) {
+func parseString(raw string) (string, error) {
 	if kind(raw) != '"' {
 		return "", fmt.Errorf("is %s, want a string", kindName(raw))
 	}
 	// Fast path: most policy strings are plain ASCII without escapes.
 	inner := raw[1 : len(raw)-1]
 	plain := true
-	for _, c := range inner {
-		if c == '\\' || c >= utf8.RuneSelf {
+	for i := 0; i < len(inner); i++ {
+		if c := inner[i]; c == '\\' || c >= utf8.RuneSelf {
 			plain = false
 			break
 		}
 	}
 	if plain {
-		return string(inner), nil
+		return inner, nil
 	}
 	var s string
-	if err := json.Unmarshal(raw, &s); err != nil {
+	if err := json.Unmarshal([]byte(raw), &s); err != nil {
 		return "", err
 	}
 	return s, nil
+}
+
+// parseKey is parseString that returns the package's own copy of the member
+// names it knows, saving an allocation per member.
+func parseKey(raw string) (string, error) {
+	if len(raw) >= 2 {
+		switch raw[1 : len(raw)-1] {
+		case "Version":
+			return "Version", nil
+		case "Id":
+			return "Id", nil
+		case "Statement":
+			return "Statement", nil
+		case "Sid":
+			return "Sid", nil
+		case "Effect":
+			return "Effect", nil
+		case "Principal":
+			return "Principal", nil
+		case "NotPrincipal":
+			return "NotPrincipal", nil
+		case "Action":
+			return "Action", nil
+		case "NotAction":
+			return "NotAction", nil
+		case "Resource":
+			return "Resource", nil
+		case "NotResource":
+			return "NotResource", nil
+		case "Condition":
+			return "Condition", nil
+		case "AWS":
+			return "AWS", nil
+		case "Service":
+			return "Service", nil
+		case "StringEquals":
+			return "StringEquals", nil
+		case "ArnLike":
+			return "ArnLike", nil
+		case "aws:SourceAccount":
+			return "aws:SourceAccount", nil
+		case "aws:SourceArn":
+			return "aws:SourceArn", nil
+		}
+	}
+	return parseString(raw)
 }
 
 func checkSpelling(key string, known []string) error {
@@ -326,7 +413,7 @@ func checkSpelling(key string, known []string) error {
 
 // kind classifies a JSON value by its first byte: '{', '[', '"', 't', 'f',
 // 'n' (null) or '0' for any number.
-func kind(raw []byte) byte {
+func kind(raw string) byte {
 	if len(raw) == 0 {
 		return 0
 	}
@@ -337,7 +424,7 @@ func kind(raw []byte) byte {
 	return '0'
 }
 
-func kindName(raw []byte) string {
+func kindName(raw string) string {
 	switch kind(raw) {
 	case '{':
 		return "an object"
@@ -355,42 +442,66 @@ func kindName(raw []byte) string {
 
 type member struct {
 	key string
-	raw json.RawMessage
+	raw string
 }
 
 // splitObject splits a JSON object that encoding/json has already validated
 // into its members in source order, in one linear pass (no recursion into
 // values, so hostile nesting costs nothing here). A repeated name keeps its
 // first position and takes the last value, matching encoding/json.
-func splitObject(b []byte) ([]member, error) {
+func (p *parser) splitObject(b string) ([]member, error) {
 	i := skipSpace(b, 0)
 	if i >= len(b) || b[i] != '{' {
 		return nil, fmt.Errorf("is %s, want an object", kindName(b[i:]))
 	}
-	var out []member
-	var seen map[string]int
+	// Results are cut from the parser's arena. Appending past a caller's
+	// slice is safe: callers never append to what they were given.
+	start := len(p.members)
+	var seen map[string]int // only for large objects; small ones scan
 	i = skipSpace(b, i+1)
 	if i < len(b) && b[i] == '}' {
-		return out, nil
+		return nil, nil
 	}
 	for i < len(b) {
 		end := skipValue(b, i)
-		key, err := parseString(b[i:end])
+		key, err := parseKey(b[i:end])
 		if err != nil {
 			return nil, err
 		}
 		i = skipSpace(b, end)
 		i = skipSpace(b, i+1) // ':'
 		end = skipValue(b, i)
-		m := member{key: key, raw: b[i:end]}
-		if j, dup := seen[key]; dup {
-			out[j].raw = m.raw
-		} else {
-			if seen == nil {
-				seen = map[string]int{}
+		raw := b[i:end]
+		out := p.members[start:]
+		j := -1
+		if seen != nil {
+			if k, ok := seen[key]; ok {
+				j = k
 			}
-			seen[key] = len(out)
-			out = append(out, m)
+		} else {
+			for k := range out {
+				if out[k].key == key {
+					j = k
+					break
+				}
+			}
+		}
+		switch {
+		case j >= 0:
+			out[j].raw = raw
+		default:
+			p.members = append(p.members, member{key: key, raw: raw})
+			out = p.members[start:]
+			if seen != nil {
+				seen[key] = len(out) - 1
+			} else if len(out) == 32 {
+				// Beyond this a quadratic scan would let a hostile object
+				// with many members cost too much.
+				seen = make(map[string]int, 64)
+				for k, m := range out {
+					seen[m.key] = k
+				}
+			}
 		}
 		i = skipSpace(b, end)
 		if i >= len(b) || b[i] == '}' {
@@ -398,20 +509,21 @@ func splitObject(b []byte) ([]member, error) {
 		}
 		i = skipSpace(b, i+1) // ','
 	}
+	out := p.members[start:len(p.members):len(p.members)]
 	return out, nil
 }
 
 // splitArray is splitObject for arrays.
-func splitArray(b []byte) ([]json.RawMessage, error) {
+func (p *parser) splitArray(b string) ([]string, error) {
 	i := skipSpace(b, 0)
 	if i >= len(b) || b[i] != '[' {
 		return nil, fmt.Errorf("is %s, want an array", kindName(b[i:]))
 	}
-	var out []json.RawMessage
 	i = skipSpace(b, i+1)
 	if i < len(b) && b[i] == ']' {
-		return out, nil
+		return nil, nil
 	}
+	out := p.newItems(8)
 	for i < len(b) {
 		end := skipValue(b, i)
 		out = append(out, b[i:end])
@@ -424,7 +536,7 @@ func splitArray(b []byte) ([]json.RawMessage, error) {
 	return out, nil
 }
 
-func skipSpace(b []byte, i int) int {
+func skipSpace(b string, i int) int {
 	for i < len(b) && (b[i] == ' ' || b[i] == '\t' || b[i] == '\n' || b[i] == '\r') {
 		i++
 	}
@@ -432,7 +544,7 @@ func skipSpace(b []byte, i int) int {
 }
 
 // skipValue returns the end of the valid JSON value starting at b[i].
-func skipValue(b []byte, i int) int {
+func skipValue(b string, i int) int {
 	if i >= len(b) {
 		return i
 	}
@@ -468,13 +580,21 @@ func skipValue(b []byte, i int) int {
 	return i
 }
 
-func skipString(b []byte, i int) int {
-	for i++; i < len(b); i++ {
-		switch b[i] {
-		case '\\':
-			i++
-		case '"':
-			return i + 1
+func skipString(b string, i int) int {
+	for i++; i < len(b); {
+		j := strings.IndexByte(b[i:], '"')
+		if j < 0 {
+			return len(b)
+		}
+		i += j
+		// The quote is escaped when an odd number of backslashes precede it.
+		n := 0
+		for k := i - 1; k >= 0 && b[k] == '\\'; k-- {
+			n++
+		}
+		i++
+		if n%2 == 0 {
+			return i
 		}
 	}
 	return i

@@ -1,0 +1,158 @@
+package policy
+
+import (
+	"bytes"
+	"fmt"
+	"path/filepath"
+	"strings"
+	"testing"
+)
+
+// FuzzParse checks the parser's contract on arbitrary input: no panic; a
+// parsed policy marshals, the output parses, means the same as the input, and
+// marshalling is deterministic and a fixed point. Seeded from testdata/*.json
+// (which includes the AWS samples).
+func FuzzParse(f *testing.F) {
+	files, _ := filepath.Glob("testdata/*.json")
+	for _, name := range files {
+		f.Add(readFile(f, name))
+	}
+	f.Add([]byte(`{"Statement":{"Effect":"Allow","Principal":"*","NotAction":"a","Condition":{"Null":{"k":[true,1,"x"]}}}}`))
+	f.Fuzz(func(t *testing.T, data []byte) {
+		d, err := Parse(data)
+		if err != nil {
+			return
+		}
+		out, err := d.Marshal()
+		if err != nil {
+			t.Fatalf("Marshal of a parsed policy failed: %v", err)
+		}
+		d2, err := Parse(out)
+		if err != nil {
+			t.Fatalf("Marshal output does not parse: %v\n%s", err, out)
+		}
+		if !d.Equal(d2) {
+			t.Fatalf("round trip changed the meaning:\nin  %s\nout %s", data, out)
+		}
+		out2, err := d2.Marshal()
+		if err != nil || !bytes.Equal(out, out2) {
+			t.Fatalf("Marshal is not a fixed point (%v):\n%s\n%s", err, out, out2)
+		}
+		again, _ := d.Marshal()
+		if !bytes.Equal(out, again) {
+			t.Fatalf("Marshal not deterministic")
+		}
+		compact, err := d.MarshalCompact()
+		if err != nil {
+			t.Fatal(err)
+		}
+		if dc, err := Parse(compact); err != nil || !dc.Equal(d) {
+			t.Fatalf("compact form differs: %v\n%s", err, compact)
+		}
+		if !d.Clone().Equal(d) {
+			t.Fatal("Clone not Equal")
+		}
+		// The evaluators must not panic on anything the parser accepts.
+		ctx := NewContext()
+		ctx.Set("aws:SourceAccount", "111122223333")
+		ctx.SetUnknown("aws:SourceArn")
+		for _, s := range d.Statements {
+			s.MatchesAction("kms:Decrypt")
+			s.MatchesResource("arn:aws:kms:us-east-1:111122223333:key/k")
+			s.MatchesPrincipal(Identity{Service: "cloudwatch.amazonaws.com"})
+			s.MatchesPrincipal(Identity{AWS: "arn:aws:sts::111122223333:assumed-role/r/s"})
+			s.OwnService()
+			s.EvalCondition(ctx)
+		}
+	})
+}
+
+// FuzzMatchWildcard checks the matcher against the obvious recursive
+// definition on short inputs.
+func FuzzMatchWildcard(f *testing.F) {
+	f.Add("kms:GenerateDataKey*", "kms:GenerateDataKeyPair")
+	f.Add("a*?b", "aXYb")
+	f.Add("*a*", "bab")
+	f.Fuzz(func(t *testing.T, p, s string) {
+		if len(p) > 12 || len(s) > 12 {
+			return
+		}
+		if got, want := MatchWildcard(p, s), refMatch([]rune(p), []rune(s)); got != want {
+			t.Fatalf("MatchWildcard(%q, %q) = %v, want %v", p, s, got, want)
+		}
+	})
+}
+
+func refMatch(p, s []rune) bool {
+	if len(p) == 0 {
+		return len(s) == 0
+	}
+	switch p[0] {
+	case '*':
+		for i := 0; i <= len(s); i++ {
+			if refMatch(p[1:], s[i:]) {
+				return true
+			}
+		}
+		return false
+	case '?':
+		return len(s) > 0 && refMatch(p[1:], s[1:])
+	}
+	return len(s) > 0 && p[0] == s[0] && refMatch(p[1:], s[1:])
+}
+
+// bigKeyPolicy builds a key policy of about 30 KB with 100 statements, shaped
+// like real ones: service grants with confused-deputy conditions, role grants,
+// and a few denies.
+func bigKeyPolicy() []byte {
+	var b strings.Builder
+	b.WriteString(`{"Version":"2012-10-17","Id":"big","Statement":[`)
+	b.WriteString(`{"Sid":"Enable IAM User Permissions","Effect":"Allow","Principal":{"AWS":"arn:aws:iam::111122223333:root"},"Action":"kms:*","Resource":"*"}`)
+	for i := 1; i < 100; i++ {
+		b.WriteByte(',')
+		switch i % 3 {
+		case 0:
+			fmt.Fprintf(&b, `{"Sid":"Service%d","Effect":"Allow","Principal":{"Service":"svc%d.amazonaws.com"},"Action":["kms:GenerateDataKey*","kms:Decrypt"],"Resource":"*","Condition":{"StringEquals":{"aws:SourceAccount":"111122223333"},"ArnLike":{"aws:SourceArn":"arn:aws:svc%d:us-east-1:111122223333:thing/*"}}}`, i, i, i)
+		case 1:
+			fmt.Fprintf(&b, `{"Sid":"Role%d","Effect":"Allow","Principal":{"AWS":["arn:aws:iam::111122223333:role/app-%d","arn:aws:iam::111122223333:role/ops-%d"]},"Action":["kms:Encrypt","kms:Decrypt","kms:ReEncrypt*","kms:GenerateDataKey*","kms:DescribeKey"],"Resource":"*"}`, i, i, i)
+		default:
+			fmt.Fprintf(&b, `{"Sid":"Deny%d","Effect":"Deny","Principal":"*","Action":"kms:*","Resource":"*","Condition":{"StringNotEquals":{"kms:CallerAccount":["111122223333","444455556666"]},"BoolIfExists":{"aws:PrincipalIsAWSService":"false"},"NotIpAddress":{"aws:SourceIp":["10.%d.0.0/16"]}}}`, i, i)
+		}
+	}
+	b.WriteString(`]}`)
+	return []byte(b.String())
+}
+
+// BenchmarkParse: go test ./shared/policy/ -run '^$' -bench . -benchmem
+func BenchmarkParse(b *testing.B) {
+	data := bigKeyPolicy()
+	b.SetBytes(int64(len(data)))
+	b.ReportMetric(float64(len(data)), "policy-bytes")
+	b.ReportAllocs()
+	for b.Loop() {
+		d, err := Parse(data)
+		if err != nil || len(d.Statements) != 100 {
+			b.Fatal(err)
+		}
+	}
+}
+
+func BenchmarkMarshal(b *testing.B) {
+	d, err := Parse(bigKeyPolicy())
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.ReportAllocs()
+	for b.Loop() {
+		if _, err := d.Marshal(); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
+
+func TestBigKeyPolicySize(t *testing.T) {
+	data := bigKeyPolicy()
+	if n := len(data); n < 25000 || n > MaxKeyPolicyBytes {
+		t.Errorf("benchmark policy is %d bytes, want about 30 KB", n)
+	}
+}
