@@ -1,6 +1,7 @@
 package trigger
 
 import (
+	"encoding/json"
 	"os"
 	"path/filepath"
 	"reflect"
@@ -169,5 +170,32 @@ func TestSelfEvents(t *testing.T) {
 		if r.IsSelf("arn:aws:sts::000000000000:assumed-role/someone-else/x") {
 			t.Errorf("%s: IsSelf(someone-else) = true", file)
 		}
+	}
+}
+
+// TestEnvJSON pins events/env.json: every function gets every setting of
+// DESIGN.md plus the endpoint, with values that work against the local run.
+func TestEnvJSON(t *testing.T) {
+	raw, err := os.ReadFile("../../events/env.json")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var env map[string]map[string]string
+	if err := json.Unmarshal(raw, &env); err != nil {
+		t.Fatal(err)
+	}
+	want := map[string]string{
+		"MODE": "alert", "REQUIRED_SERVICE_PRINCIPALS": "cloudwatch.amazonaws.com,events.amazonaws.com",
+		"DISCOVER_SOURCES": "false", "ALERT_TOPIC_ARN": "arn:aws:sns:us-east-1:000000000000:snskeyguard-alerts",
+		"REMEDIATION_KEY_ID": "alias/orders-key", "EXEMPT_TAG_KEY": "snskeyguard:exempt",
+		"CROSS_ACCOUNT_ROLE_NAME": "", "SECURITY_HUB": "false", "AWS_ENDPOINT_URL": "http://127.0.0.1:4566",
+	}
+	for _, fn := range []string{"TopicGuardFunction", "KeyGuardFunction", "ConfigRuleFunction"} {
+		if !reflect.DeepEqual(env[fn], want) {
+			t.Errorf("%s: %v\nwant %v", fn, env[fn], want)
+		}
+	}
+	if len(env) != 3 {
+		t.Errorf("env.json has %d entries, want the 3 functions", len(env))
 	}
 }

@@ -1,6 +1,7 @@
 package trigger
 
 import (
+	"encoding/json"
 	"errors"
 	"os"
 	"path/filepath"
@@ -121,3 +122,39 @@ func fuzzDecoder(f *testing.F, config bool, decode func([]byte) (Request, error)
 func FuzzDecodeCloudTrail(f *testing.F) { fuzzDecoder(f, false, DecodeCloudTrail) }
 
 func FuzzDecodeConfig(f *testing.F) { fuzzDecoder(f, true, DecodeConfig) }
+
+// FuzzCloudTrailFields fuzzes the values inside a well-formed event, which
+// byte-level mutation of whole events rarely reaches: identities, regions and
+// names in every combination must still give an error, a skip or a request
+// that satisfies the invariants.
+func FuzzCloudTrailFields(f *testing.F) {
+	f.Add("aws.sns", "CreateTopic", "111122223333", "us-east-1", "arn:aws:sns:us-east-1:111122223333:orders", "orders", "")
+	f.Add("aws.sns", "SetTopicAttributes", "111122223333", "cn-north-1", "arn:aws-cn:sns:cn-north-1:111122223333:a.fifo", "KmsMasterKeyId", "")
+	f.Add("aws.kms", "PutKeyPolicy", "111122223333", "us-gov-west-1", "arn:aws-us-gov:kms:us-gov-west-1:111122223333:key/1234abcd-12ab-34cd-56ef-1234567890ab", "1234abcd-12ab-34cd-56ef-1234567890ab", "")
+	f.Add("aws.kms", "CreateAlias", "111122223333", "us-east-1", "arn:aws:kms:us-east-1:111122223333:alias/x", "mrk-1234abcd12ab34cd56ef1234567890ab", "alias/x")
+	f.Add("aws.kms", "DeleteAlias", "111122223333", "eu-west-1", "arn:aws:kms:eu-west-1:111122223333:key/1234abcd-12ab-34cd-56ef-1234567890ab", "", "alias/x")
+	f.Fuzz(func(t *testing.T, source, name, account, region, resourceARN, param, alias string) {
+		detail := map[string]any{
+			"eventName": name, "awsRegion": region,
+			"requestParameters": map[string]any{
+				"name": param, "topicArn": resourceARN, "attributeName": param, "keyId": param,
+				"targetKeyId": param, "aliasName": alias,
+			},
+			"responseElements": map[string]any{"topicArn": resourceARN, "keyId": resourceARN},
+			"resources":        []any{map[string]any{"type": "AWS::KMS::Key", "ARN": resourceARN}},
+		}
+		raw, err := json.Marshal(map[string]any{"detail-type": "AWS API Call via CloudTrail", "source": source,
+			"account": account, "region": region, "detail": detail})
+		if err != nil {
+			t.Skip()
+		}
+		r, err := DecodeCloudTrail(raw)
+		if err != nil {
+			if !errors.Is(err, ErrMalformed) {
+				t.Fatalf("error does not wrap ErrMalformed: %v", err)
+			}
+			return
+		}
+		checkInvariants(t, r)
+	})
+}

@@ -34,7 +34,7 @@ const (
 
 // Request is a decoded event.
 type Request struct {
-	Kind      Kind
+	Kind      Kind   // "" for an event the guard does not handle
 	Source    string // "aws.sns", "aws.kms" or "aws.config"
 	EventName string // CloudTrail eventName, or Config messageType
 	EventID   string // CloudTrail eventID (else the EventBridge id); "" for Config
