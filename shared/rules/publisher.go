@@ -29,11 +29,16 @@ func (e *evaluator) checkAWSPublisher(principal, account, name string) {
 	if account != "" {
 		root = rootARN(e.partition(), account)
 	}
+	direct := e.publisherContext(principal, account)
+	var delegated policy.Context
+	if root != "" && root != principal {
+		delegated = e.publisherContext(root, account)
+	}
 	var missing []string
 	for _, action := range []string{actionGenerateDataKey, actionDecrypt} {
-		ok := e.awsAllowed(principal, account, action)
+		ok := e.awsAllowed(principal, direct, action)
 		if !ok && root != "" && root != principal {
-			ok = e.awsAllowed(root, account, action)
+			ok = e.awsAllowed(root, delegated, action)
 		}
 		if !ok {
 			missing = append(missing, action)
@@ -55,9 +60,8 @@ func (e *evaluator) checkAWSPublisher(principal, account, name string) {
 
 // awsAllowed reports whether the key policy lets an AWS principal (or account
 // root) use action through SNS, with no explicit deny that certainly applies.
-func (e *evaluator) awsAllowed(principal, account, action string) bool {
+func (e *evaluator) awsAllowed(principal string, c policy.Context, action string) bool {
 	id := policy.Identity{AWS: principal}
-	c := e.publisherContext(principal, account)
 	allowed := false
 	for _, s := range e.doc.Statements {
 		if !s.MatchesPrincipal(id) || !s.MatchesAction(action) || !s.MatchesResource(e.keyARN) {
