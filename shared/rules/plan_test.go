@@ -17,10 +17,7 @@ import (
 // knownPlannerGaps are cases where the judge and plan.Fix disagree; each is a
 // product bug reported to the planner's owner, listed here so that the suite
 // stays green for everyone else while it is open. Remove an entry when fixed.
-var knownPlannerGaps = map[string]string{
-	"resource_names_other_key": "plan.Fix does not check Resource (plan.go covered(): 'in a key policy it always means this key'), " +
-		"but a statement whose Resource names another key grants nothing on this one, so Fix plans no change for a GRANT_MISSING",
-}
+var knownPlannerGaps = map[string]string{}
 
 // TestFixRoundTrip closes the loop between judge and planner for every case
 // with a fixable principal finding: the planned policy, judged again, has no
