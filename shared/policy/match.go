@@ -220,10 +220,13 @@ func matchWildcard(pattern, s string, fold bool) bool {
 		return true
 	}
 	if !strings.ContainsAny(pattern, "*?") {
-		if fold {
+		if !fold {
+			return pattern == s
+		}
+		if len(pattern) == len(s) && isASCII(pattern) && isASCII(s) {
 			return strings.EqualFold(pattern, s)
 		}
-		return pattern == s
+		// strings.EqualFold equates any two invalid bytes; the loop does not.
 	}
 	p, i := 0, 0
 	starP, starI := -1, 0
@@ -236,7 +239,7 @@ func matchWildcard(pattern, s string, fold bool) bool {
 				starP, starI = p, i
 				p += pw
 				continue
-			case pc == '?' || pc == sc || (fold && equalFoldRune(pc, sc)):
+			case pc == '?' || (pc == sc && pattern[p:p+pw] == s[i:i+sw]) || (fold && pc != utf8.RuneError && equalFoldRune(pc, sc)):
 				p += pw
 				i += sw
 				continue
@@ -283,4 +286,13 @@ func equalFoldRune(a, b rune) bool {
 type Identity struct {
 	Service string
 	AWS     string
+}
+
+func isASCII(s string) bool {
+	for i := 0; i < len(s); i++ {
+		if s[i] >= utf8.RuneSelf {
+			return false
+		}
+	}
+	return true
 }

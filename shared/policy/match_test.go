@@ -25,6 +25,9 @@ func TestMatchWildcard(t *testing.T) {
 		{"arn:aws:sns:*:111122223333:*", "arn:aws:sns:us-east-1:111122223333:orders", true, true},
 		{"ÉTÉ*", "été-1", false, true},
 		{"kms:Decrypt", "kms:Decrypt2", false, false},
+		{"\xf8", "\xa3", false, false}, // invalid UTF-8 compares by bytes
+		{"?\xf8*", "a\xf8b", true, true},
+		{"*\xf8", "\xa3", false, false},
 	}
 	for _, tc := range tests {
 		if got := MatchWildcard(tc.pattern, tc.s); got != tc.exact {
