@@ -1,0 +1,144 @@
+// Package function wires the guard to AWS for one Lambda function: settings
+// from the environment, JSON logs, the AWS edge built once at init (no AWS
+// call there), and the handler that lambda.Start runs. functions/*/main.go
+// only choose which entry point of the guard they serve.
+package function
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"log/slog"
+	"os"
+	"time"
+
+	"github.com/aws/aws-lambda-go/lambda"
+	"github.com/aws/aws-lambda-go/lambdacontext"
+
+	"github.com/snskeyguard/snskeyguard/shared/awsedge"
+	"github.com/snskeyguard/snskeyguard/shared/configrule"
+	"github.com/snskeyguard/snskeyguard/shared/guard"
+	"github.com/snskeyguard/snskeyguard/shared/report"
+	"github.com/snskeyguard/snskeyguard/shared/telemetry"
+)
+
+// Entry is one of the guard's entry points.
+type Entry func(g *guard.Guard, ctx context.Context, raw []byte) (report.Report, error)
+
+// Entries by function name.
+var (
+	TopicGuard Entry = (*guard.Guard).HandleTopicEvent
+	KeyGuard   Entry = (*guard.Guard).HandleKeyEvent
+	ConfigRule Entry = (*guard.Guard).HandleConfigEvent
+)
+
+// Main builds everything once and hands the handler to the Lambda runtime.
+// A configuration error stops the function at init with a clear message.
+func Main(name string, entry Entry) {
+	log := telemetry.Setup()
+	h, err := New(context.Background(), name, entry, os.Getenv, log)
+	if err != nil {
+		log.Error("init failed", "function", name, "error", err)
+		fmt.Fprintf(os.Stderr, "%s: %v\n", name, err)
+		os.Exit(1)
+	}
+	lambda.Start(h)
+}
+
+// New returns the Lambda handler for entry.
+func New(ctx context.Context, name string, entry Entry, getenv func(string) string, log *slog.Logger) (func(context.Context, json.RawMessage) (report.Report, error), error) {
+	settings, err := guard.SettingsFromEnv(getenv)
+	if err != nil {
+		return nil, err
+	}
+	edge, err := awsedge.Load(ctx, awsedge.Options{CrossAccountRoleName: settings.CrossAccountRoleName})
+	if err != nil {
+		return nil, fmt.Errorf("load AWS configuration: %w", err)
+	}
+	g := &guard.Guard{
+		Settings: settings,
+		Account: func(ctx context.Context, id string) (guard.Account, error) {
+			a, err := edge.Account(ctx, id)
+			if err != nil {
+				return nil, err
+			}
+			return account{a}, nil
+		},
+		Identity: edge.Identity,
+		Classify: func(err error) guard.ErrClass { return guard.ErrClass(awsedge.Classify(err)) },
+		Log:      log,
+	}
+	return func(ctx context.Context, raw json.RawMessage) (report.Report, error) {
+		before := edge.Calls()
+		l := log
+		if lc, ok := lambdacontext.FromContext(ctx); ok {
+			l = log.With("requestId", lc.AwsRequestID)
+		}
+		gi := *g
+		gi.Log = l
+		rep, err := entry(&gi, ctx, raw)
+		calls := diff(before, edge.Calls())
+		if err != nil {
+			l.Error("invocation failed", "function", name, "error", err, "awsCalls", total(calls))
+			return rep, err
+		}
+		rep.APICalls = calls
+		metrics(name, rep, calls)
+		return rep, nil
+	}, nil
+}
+
+func diff(before, after map[string]int) map[string]int {
+	out := map[string]int{}
+	for k, v := range after {
+		if d := v - before[k]; d > 0 {
+			out[k] = d
+		}
+	}
+	return out
+}
+
+func total(m map[string]int) int {
+	n := 0
+	for _, v := range m {
+		n += v
+	}
+	return n
+}
+
+// metrics writes one CloudWatch Embedded Metric Format line: findings by
+// code, fixes, alerts and AWS calls.
+func metrics(name string, rep report.Report, calls map[string]int) {
+	m := map[string]float64{"AWSCalls": float64(total(calls)), "Evaluations": float64(len(rep.Evaluations))}
+	for _, e := range rep.Evaluations {
+		for _, f := range e.Findings {
+			m["Finding_"+string(f.Code)]++
+		}
+		for _, a := range e.Actions {
+			if a.Status == report.StatusApplied {
+				m["Applied_"+a.Type]++
+			}
+		}
+	}
+	_ = telemetry.WriteMetrics(os.Stdout, "SNSKeyGuard", map[string]string{"Function": name}, m, time.Now())
+}
+
+// account adapts the edge's account to the guard's interface (the two packages
+// keep their own small types; the conversions are one for one).
+type account struct{ *awsedge.Account }
+
+func (a account) PutEvaluations(ctx context.Context, token string, evals []configrule.Evaluation) error {
+	out := make([]awsedge.Evaluation, len(evals))
+	for i, e := range evals {
+		out[i] = awsedge.Evaluation(e)
+	}
+	return a.Account.PutEvaluations(ctx, token, out)
+}
+
+func (a account) ImportFindings(ctx context.Context, fs []guard.HubFinding) error {
+	out := make([]awsedge.Finding, len(fs))
+	for i, f := range fs {
+		out[i] = awsedge.Finding(f)
+	}
+	return a.Account.ImportFindings(ctx, out)
+}

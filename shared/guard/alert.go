@@ -1,0 +1,157 @@
+package guard
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"strings"
+
+	"github.com/snskeyguard/snskeyguard/shared/report"
+	"github.com/snskeyguard/snskeyguard/shared/rules"
+)
+
+// HubFinding is one finding for AWS Security Hub (the edge turns it into ASFF).
+// ID is stable per topic, code and principal, so a repeat updates the same finding.
+type HubFinding struct {
+	ID          string
+	TopicARN    string
+	KeyARN      string
+	Code        string
+	Principal   string
+	Title       string
+	Description string
+	Severity    string // CRITICAL, HIGH, MEDIUM, LOW, INFORMATIONAL
+	Resolved    bool   // fixed or no longer found: workflow RESOLVED
+}
+
+// Alert is the JSON message published to ALERT_TOPIC_ARN.
+type Alert struct {
+	Kind       string            `json:"kind"` // "finding" or "remediated"
+	Mode       string            `json:"mode"`
+	Topic      string            `json:"topicArn"`
+	Compliance string            `json:"compliance"`
+	Findings   []rules.Finding   `json:"findings"`
+	Actions    []report.Action   `json:"actions"`
+	Cost       any               `json:"kmsCost,omitempty"`
+	Attributes map[string]string `json:"-"`
+}
+
+// alerts publishes one message per topic that is still non-compliant, or that
+// the guard changed, and imports findings into Security Hub when enabled.
+func (s *session) alerts(ctx context.Context, evals []report.Evaluation) ([]report.Evaluation, error) {
+	var hub []HubFinding
+	for i := range evals {
+		e := &evals[i]
+		if len(e.Findings) == 0 {
+			continue
+		}
+		kind := ""
+		switch {
+		case e.Compliance == rules.NonCompliant:
+			kind = "finding"
+		case applied(e.Actions):
+			kind = "remediated"
+		}
+		if s.g.Settings.SecurityHub {
+			hub = append(hub, hubFindings(*e)...)
+		}
+		if kind == "" || s.g.Settings.AlertTopicARN == "" {
+			continue
+		}
+		subject, body, attrs := alertMessage(s.g.Settings.Mode, kind, *e)
+		act := report.Action{Type: report.ActionAlert, TopicARN: s.g.Settings.AlertTopicARN, Status: report.StatusApplied}
+		if err := s.acct.Publish(ctx, s.g.Settings.AlertTopicARN, subject, body, attrs); err != nil {
+			if s.g.class(err) == ErrRetryable {
+				return nil, s.g.fault("publish alert", err)
+			}
+			act.Status, act.Detail = report.StatusFailed, err.Error()
+		}
+		s.g.log().Info("alert", "topic", e.ResourceID, "kind", kind, "codes", codes(e.Findings), "status", act.Status)
+		e.Actions = append(e.Actions, act)
+	}
+	if len(hub) > 0 {
+		if err := s.acct.ImportFindings(ctx, hub); err != nil {
+			if s.g.class(err) == ErrRetryable {
+				return nil, s.g.fault("import Security Hub findings", err)
+			}
+			s.g.log().Error("import Security Hub findings", "error", err)
+		}
+	}
+	return evals, nil
+}
+
+func applied(acts []report.Action) bool {
+	for _, a := range acts {
+		if a.Status == report.StatusApplied && a.Type != report.ActionAlert {
+			return true
+		}
+	}
+	return false
+}
+
+// alertMessage builds a subject a person can read (SNS: at most 100
+// characters, one line), a JSON body, and string attributes for filtering.
+func alertMessage(mode, kind string, e report.Evaluation) (string, string, map[string]string) {
+	name := e.ResourceID
+	if i := strings.LastIndex(name, ":"); i >= 0 {
+		name = name[i+1:]
+	}
+	cs := uniqueCodes(e.Findings)
+	subject := fmt.Sprintf("SNS topic %s: %s (%s)", name, strings.ToLower(strings.ReplaceAll(e.Compliance, "_", "-")), strings.Join(cs, ", "))
+	if kind == "remediated" {
+		subject = fmt.Sprintf("SNS topic %s: key policy fixed (%s)", name, strings.Join(cs, ", "))
+	}
+	if len(subject) > 100 {
+		subject = subject[:97] + "..."
+	}
+	body, _ := json.MarshalIndent(Alert{Kind: kind, Mode: mode, Topic: e.ResourceID, Compliance: e.Compliance,
+		Findings: e.Findings, Actions: e.Actions, Cost: e.KMSCost}, "", "  ")
+	attrs := map[string]string{
+		"kind":       kind,
+		"compliance": e.Compliance,
+		"codes":      strings.Join(cs, ","),
+		"topicArn":   e.ResourceID,
+		"mode":       mode,
+	}
+	return subject, string(body), attrs
+}
+
+func uniqueCodes(fs []rules.Finding) []string {
+	var out []string
+	seen := map[string]bool{}
+	for _, f := range fs {
+		if !seen[string(f.Code)] {
+			seen[string(f.Code)] = true
+			out = append(out, string(f.Code))
+		}
+	}
+	return out
+}
+
+var severity = map[rules.Code]string{
+	rules.TopicUnencrypted: "MEDIUM", rules.KeyAWSManaged: "LOW", rules.KeyNotSymmetric: "HIGH",
+	rules.KeyDisabled: "HIGH", rules.KeyPendingDeletion: "CRITICAL", rules.KeyUnavailable: "HIGH",
+	rules.KeyNotFound: "HIGH", rules.KeyAccessDenied: "HIGH", rules.KeyOtherRegion: "HIGH", rules.KeyOtherAccount: "MEDIUM",
+	rules.GrantMissing: "HIGH", rules.GrantDenied: "HIGH", rules.ConfusedDeputyMissing: "MEDIUM",
+	rules.ConfusedDeputyMismatch: "HIGH", rules.ConfusedDeputyUnsupported: "HIGH", rules.AliasRequired: "MEDIUM",
+	rules.PublisherNotGranted: "HIGH", rules.SourceNeedsRole: "MEDIUM", rules.PolicyUnparseable: "HIGH", rules.PolicyTooLarge: "MEDIUM",
+}
+
+func hubFindings(e report.Evaluation) []HubFinding {
+	var out []HubFinding
+	resolved := e.Compliance == rules.Compliant
+	for _, f := range e.Findings {
+		id := e.ResourceID + "/" + string(f.Code)
+		if f.Principal != "" {
+			id += "/" + f.Principal
+		}
+		sev := severity[f.Code]
+		if sev == "" {
+			sev = "MEDIUM"
+		}
+		out = append(out, HubFinding{ID: id, TopicARN: e.ResourceID, KeyARN: f.KeyARN, Code: string(f.Code),
+			Principal: f.Principal, Title: fmt.Sprintf("SNS topic encryption: %s", f.Code), Description: f.Message,
+			Severity: sev, Resolved: resolved})
+	}
+	return out
+}
