@@ -125,9 +125,17 @@ func (a *Account) ImportFindings(ctx context.Context, findings []Finding) error 
 	if len(findings) == 0 {
 		return nil
 	}
-	acct, err := a.accountID(ctx)
-	if err != nil {
-		return fmt.Errorf("import findings: %w", err)
+	// The topic ARN names the account; ask STS only when one does not.
+	acct := ""
+	for _, f := range findings {
+		if accountOf(f.TopicARN) == "" {
+			id, err := a.accountID(ctx)
+			if err != nil {
+				return fmt.Errorf("import findings: %w", err)
+			}
+			acct = id
+			break
+		}
 	}
 	now := a.edge.now().UTC().Format(time.RFC3339)
 	for start := 0; start < len(findings); start += maxFindingsPerCall {
@@ -170,9 +178,11 @@ func (a *Account) asff(f Finding, acct, now string) shtypes.AwsSecurityFinding {
 	if id := accountOf(f.TopicARN); id != "" {
 		acct = id
 	}
-	region := a.region
+	// BatchImportFindings accepts only its own region's product ARN; the
+	// resource keeps the region its ARN names.
+	region, resRegion := a.region, a.region
 	if r := regionOf(f.TopicARN); r != "" {
-		region = r
+		resRegion = r
 	}
 	id := f.ID
 	if id == "" {
@@ -188,12 +198,16 @@ func (a *Account) asff(f Finding, acct, now string) shtypes.AwsSecurityFinding {
 	}
 	resources := []shtypes.Resource{{
 		Type: aws.String("AwsSnsTopic"), Id: aws.String(f.TopicARN),
-		Partition: shtypes.Partition(partition), Region: aws.String(region),
+		Partition: shtypes.Partition(partition), Region: aws.String(resRegion),
 	}}
 	if f.KeyARN != "" {
+		keyRegion := regionOf(f.KeyARN)
+		if keyRegion == "" {
+			keyRegion = resRegion
+		}
 		resources = append(resources, shtypes.Resource{
 			Type: aws.String("AwsKmsKey"), Id: aws.String(f.KeyARN),
-			Partition: shtypes.Partition(partition), Region: aws.String(region),
+			Partition: shtypes.Partition(partition), Region: aws.String(keyRegion),
 		})
 	}
 	title := truncate(f.Title, 256)
