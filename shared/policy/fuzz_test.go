@@ -6,6 +6,7 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 	"unicode/utf8"
 )
 
@@ -19,7 +20,13 @@ func FuzzParse(f *testing.F) {
 		f.Add(readFile(f, name))
 	}
 	f.Add([]byte(`{"Statement":{"Effect":"Allow","Principal":"*","NotAction":"a","Condition":{"Null":{"k":[true,1,"x"]}}}}`))
-	f.Fuzz(func(t *testing.T, data []byte) {
+	f.Fuzz(fuzzBody)
+}
+
+func fuzzBody(t *testing.T, data []byte) {
+	tm := time.AfterFunc(10*time.Second, func() { panic(fmt.Sprintf("HANG %q", data)) })
+	defer tm.Stop()
+	{
 		d, err := Parse(data)
 		if err != nil {
 			return
@@ -65,7 +72,7 @@ func FuzzParse(f *testing.F) {
 			s.OwnService()
 			s.EvalCondition(ctx)
 		}
-	})
+	}
 }
 
 // FuzzMatchWildcard checks the matcher against the obvious recursive
