@@ -13,6 +13,7 @@ import (
 	"log/slog"
 	"sort"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/snskeyguard/snskeyguard/shared/configrule"
@@ -201,58 +202,156 @@ func (s *session) loadTopic(ctx context.Context, arn string) (*topicState, error
 	return ts, nil
 }
 
-// loadKey describes a key and reads its policy, once per invocation. Terminal
-// errors become the key's ReadError (findings); retryable ones fail the call.
+// loadKey describes a key and reads its policy, once per invocation.
 func (s *session) loadKey(ctx context.Context, ref string) (*keyState, error) {
-	if ks, ok := s.keys[ref]; ok {
-		return ks, nil
+	if err := s.preloadKeys(ctx, []string{ref}); err != nil {
+		return nil, err
 	}
-	ks := &keyState{ref: ref}
-	k, err := s.acct.DescribeKey(ctx, ref)
+	return s.keys[ref], nil
+}
+
+// preloadKeys reads every key named in refs that is not read yet: one
+// DescribeKey per distinct reference, then one GetKeyPolicy (and, only when
+// needed, ListAliases / ListResourceTags) per distinct key, with bounded
+// concurrency. Terminal errors become the key's ReadError (findings);
+// retryable ones fail the invocation.
+func (s *session) preloadKeys(ctx context.Context, refs []string) error {
+	var todo []string
+	seen := map[string]bool{}
+	for _, r := range refs {
+		if _, ok := s.keys[r]; !ok && r != "" && !seen[r] {
+			seen[r] = true
+			todo = append(todo, r)
+		}
+	}
+	described := make([]rules.Key, len(todo))
+	errs := make([]error, len(todo))
+	if err := parallel(ctx, len(todo), func(i int) error {
+		described[i], errs[i] = s.acct.DescribeKey(ctx, todo[i])
+		return nil
+	}); err != nil {
+		return err
+	}
+	var details []*keyState
+	for i, ref := range todo {
+		ks := &keyState{ref: ref}
+		if err := errs[i]; err != nil {
+			if !s.readError(&ks.key, err) {
+				return s.g.fault(fmt.Sprintf("describe key (%s)", ref), err)
+			}
+			ks.key.NamedAs = ref
+			s.keys[ref] = ks
+			continue
+		}
+		k := described[i]
+		k.NamedAs = ref
+		if prev, ok := s.keys[k.ARN]; ok && k.ARN != "" {
+			s.keys[ref] = prev
+			continue
+		}
+		ks.key = k
+		s.keys[ref] = ks
+		if k.ARN != "" {
+			s.keys[k.ARN] = ks
+		}
+		if strings.EqualFold(k.Manager, "CUSTOMER") {
+			details = append(details, ks)
+		}
+	}
+	return parallel(ctx, len(details), func(i int) error { return s.readKeyDetails(ctx, details[i]) })
+}
+
+// readKeyDetails reads a customer-managed key's policy, and its aliases and
+// tags only when a check needs them.
+func (s *session) readKeyDetails(ctx context.Context, ks *keyState) error {
+	arn := ks.key.ARN
+	pol, err := s.acct.KeyPolicy(ctx, arn)
 	if err != nil {
 		if !s.readError(&ks.key, err) {
-			return nil, s.g.fault(fmt.Sprintf("describe key (%s)", ref), err)
+			return s.g.fault(fmt.Sprintf("get key policy (%s)", arn), err)
 		}
-		ks.key.NamedAs = ref
-		s.keys[ref] = ks
-		return ks, nil
-	}
-	k.NamedAs = ref
-	if prev, ok := s.keys[k.ARN]; ok && k.ARN != "" {
-		s.keys[ref] = prev
-		return prev, nil
-	}
-	ks.key = k
-	if strings.EqualFold(k.Manager, "CUSTOMER") {
-		pol, err := s.acct.KeyPolicy(ctx, k.ARN)
-		if err != nil {
-			if !s.readError(&ks.key, err) {
-				return nil, s.g.fault(fmt.Sprintf("get key policy (%s)", k.ARN), err)
+	} else {
+		ks.key.Policy = pol
+		if strings.Contains(strings.ToLower(string(pol)), "kms:resourcealiases") {
+			if ks.key.Aliases, err = s.acct.KeyAliases(ctx, arn); err != nil {
+				return s.g.fault(fmt.Sprintf("list aliases (%s)", arn), err)
 			}
-		} else {
-			ks.key.Policy = pol
-			if strings.Contains(strings.ToLower(string(pol)), "kms:resourcealiases") {
-				if ks.key.Aliases, err = s.acct.KeyAliases(ctx, k.ARN); err != nil {
-					return nil, s.g.fault(fmt.Sprintf("list aliases (%s)", k.ARN), err)
+		}
+	}
+	if tag := s.g.Settings.ExemptTagKey; tag != "" {
+		tags, err := s.acct.KeyTags(ctx, arn)
+		if err != nil && !s.readError(&ks.key, err) {
+			return s.g.fault(fmt.Sprintf("list key tags (%s)", arn), err)
+		}
+		if _, ok := tags[tag]; ok {
+			ks.exempt = fmt.Sprintf("key %s has the exemption tag %q", arn, tag)
+		}
+		ks.key.Tags = tags
+	}
+	return nil
+}
+
+// loadTopics reads topics with bounded concurrency, keeping their order.
+func (s *session) loadTopics(ctx context.Context, arns []string) ([]*topicState, error) {
+	out := make([]*topicState, len(arns))
+	err := parallel(ctx, len(arns), func(i int) error {
+		ts, err := s.loadTopic(ctx, arns[i])
+		out[i] = ts
+		return err
+	})
+	return out, err
+}
+
+// concurrency bounds parallel AWS reads: enough to hide latency, well inside
+// the SDK's connection pool and the services' request quotas (the SDK's
+// adaptive retry slows down on throttling).
+const concurrency = 8
+
+// parallel runs fn(0..n-1) on at most concurrency goroutines and returns the
+// first error; after an error no new item starts.
+func parallel(ctx context.Context, n int, fn func(i int) error) error {
+	if n == 1 {
+		return fn(0)
+	}
+	var (
+		mu    sync.Mutex
+		first error
+		next  int
+		wg    sync.WaitGroup
+	)
+	take := func() (int, bool) {
+		mu.Lock()
+		defer mu.Unlock()
+		if first != nil || next >= n || ctx.Err() != nil {
+			return 0, false
+		}
+		next++
+		return next - 1, true
+	}
+	for w := 0; w < min(concurrency, n); w++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for {
+				i, ok := take()
+				if !ok {
+					return
+				}
+				if err := fn(i); err != nil {
+					mu.Lock()
+					if first == nil {
+						first = err
+					}
+					mu.Unlock()
 				}
 			}
-		}
-		if tag := s.g.Settings.ExemptTagKey; tag != "" {
-			tags, err := s.acct.KeyTags(ctx, k.ARN)
-			if err != nil && !s.readError(&ks.key, err) {
-				return nil, s.g.fault(fmt.Sprintf("list key tags (%s)", k.ARN), err)
-			}
-			if _, ok := tags[tag]; ok {
-				ks.exempt = fmt.Sprintf("key %s has the exemption tag %q", k.ARN, tag)
-			}
-			ks.key.Tags = tags
-		}
+		}()
 	}
-	s.keys[ref] = ks
-	if k.ARN != "" {
-		s.keys[k.ARN] = ks
+	wg.Wait()
+	if first == nil && ctx.Err() != nil {
+		return ctx.Err()
 	}
-	return ks, nil
+	return first
 }
 
 // readError records a terminal key read error; false when the error is not terminal.
@@ -302,6 +401,15 @@ func (s *session) judge(ts *topicState) {
 // marked gone/exempt) in one account, and returns their evaluations.
 func (s *session) evaluate(ctx context.Context, topics []*topicState) ([]report.Evaluation, error) {
 	if err := s.discovery(ctx); err != nil {
+		return nil, err
+	}
+	var refs []string
+	for _, ts := range topics {
+		if !ts.gone && ts.exempt == "" && ts.topic.KMSMasterKeyID != "" {
+			refs = append(refs, ts.topic.KMSMasterKeyID)
+		}
+	}
+	if err := s.preloadKeys(ctx, refs); err != nil {
 		return nil, err
 	}
 	var live []*topicState

@@ -56,19 +56,25 @@ func (g *Guard) HandleKeyEvent(ctx context.Context, raw []byte) (report.Report, 
 	if err != nil {
 		return report.Report{}, g.fault("list topics", err)
 	}
-	var mine []*topicState
-	for _, arn := range arns {
-		ts, err := s.loadTopic(ctx, arn)
-		if err != nil {
-			return report.Report{}, err
+	all, err := s.loadTopics(ctx, arns)
+	if err != nil {
+		return report.Report{}, err
+	}
+	var refs []string
+	for _, ts := range all {
+		if !ts.gone && ts.topic.KMSMasterKeyID != "" {
+			refs = append(refs, ts.topic.KMSMasterKeyID)
 		}
+	}
+	if err := s.preloadKeys(ctx, refs); err != nil {
+		return report.Report{}, err
+	}
+	var mine []*topicState
+	for _, ts := range all {
 		if ts.gone || ts.topic.KMSMasterKeyID == "" {
 			continue
 		}
-		ks, err := s.loadKey(ctx, ts.topic.KMSMasterKeyID)
-		if err != nil {
-			return report.Report{}, err
-		}
+		ks := s.keys[ts.topic.KMSMasterKeyID]
 		if ks == target || (ks.key.ARN != "" && ks.key.ARN == target.key.ARN) {
 			mine = append(mine, ts)
 		}
@@ -126,12 +132,8 @@ func (g *Guard) HandleConfigEvent(ctx context.Context, raw []byte) (report.Repor
 			return report.Report{}, g.fault("list topics", err)
 		}
 		sort.Strings(arns)
-		for _, arn := range arns {
-			ts, err := s.loadTopic(ctx, arn)
-			if err != nil {
-				return report.Report{}, err
-			}
-			topics = append(topics, ts)
+		if topics, err = s.loadTopics(ctx, arns); err != nil {
+			return report.Report{}, err
 		}
 	}
 	rep, err = g.finish(ctx, s, rep, topics)
