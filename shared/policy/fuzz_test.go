@@ -131,11 +131,11 @@ func bigKeyPolicy() []byte {
 		b.WriteByte(',')
 		switch i % 3 {
 		case 0:
-			fmt.Fprintf(&b, `{"Sid":"Service%d","Effect":"Allow","Principal":{"Service":"svc%d.amazonaws.com"},"Action":["kms:GenerateDataKey*","kms:Decrypt"],"Resource":"*","Condition":{"StringEquals":{"aws:SourceAccount":"111122223333"},"ArnLike":{"aws:SourceArn":"arn:aws:svc%d:us-east-1:111122223333:thing/*"}}}`, i, i, i)
+			fmt.Fprintf(&b, `{"Sid":"AllowServicePrincipal%dToUseTheKeyForEncryptedTopics","Effect":"Allow","Principal":{"Service":"svc%d.amazonaws.com"},"Action":["kms:GenerateDataKey*","kms:Decrypt"],"Resource":"*","Condition":{"StringEquals":{"aws:SourceAccount":"111122223333"},"ArnLike":{"aws:SourceArn":"arn:aws:svc%d:us-east-1:111122223333:thing/*"}}}`, i, i, i)
 		case 1:
-			fmt.Fprintf(&b, `{"Sid":"Role%d","Effect":"Allow","Principal":{"AWS":["arn:aws:iam::111122223333:role/app-%d","arn:aws:iam::111122223333:role/ops-%d"]},"Action":["kms:Encrypt","kms:Decrypt","kms:ReEncrypt*","kms:GenerateDataKey*","kms:DescribeKey"],"Resource":"*"}`, i, i, i)
+			fmt.Fprintf(&b, `{"Sid":"AllowApplicationRoles%dToUseTheKey","Effect":"Allow","Principal":{"AWS":["arn:aws:iam::111122223333:role/app-%d","arn:aws:iam::111122223333:role/ops-%d"]},"Action":["kms:Encrypt","kms:Decrypt","kms:ReEncrypt*","kms:GenerateDataKey*","kms:DescribeKey"],"Resource":"*"}`, i, i, i)
 		default:
-			fmt.Fprintf(&b, `{"Sid":"Deny%d","Effect":"Deny","Principal":"*","Action":"kms:*","Resource":"*","Condition":{"StringNotEquals":{"kms:CallerAccount":["111122223333","444455556666"]},"BoolIfExists":{"aws:PrincipalIsAWSService":"false"},"NotIpAddress":{"aws:SourceIp":["10.%d.0.0/16"]}}}`, i, i)
+			fmt.Fprintf(&b, `{"Sid":"DenyRequestsFromOutsideTheOrganization%d","Effect":"Deny","Principal":"*","Action":"kms:*","Resource":"*","Condition":{"StringNotEquals":{"kms:CallerAccount":["111122223333","444455556666"]},"BoolIfExists":{"aws:PrincipalIsAWSService":"false"},"NotIpAddress":{"aws:SourceIp":["10.%d.0.0/16"]}}}`, i, i)
 		}
 	}
 	b.WriteString(`]}`)
@@ -171,7 +171,7 @@ func BenchmarkMarshal(b *testing.B) {
 
 func TestBigKeyPolicySize(t *testing.T) {
 	data := bigKeyPolicy()
-	if n := len(data); n < 25000 || n > MaxKeyPolicyBytes {
+	if n := len(data); n < 29000 || n > MaxKeyPolicyBytes {
 		t.Errorf("benchmark policy is %d bytes, want about 30 KB", n)
 	}
 }
