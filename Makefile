@@ -33,7 +33,7 @@ fuzz:
 		pkg=$${t%%:*}; fn=$${t##*:}; \
 		if grep -qs "func $$fn(" $$pkg/*_test.go; then \
 			echo "fuzz $$pkg $$fn ($(FUZZTIME))"; \
-			$(GO) test $$pkg -run '^$$' -fuzz "^$$fn\$$" -fuzztime $(FUZZTIME); \
+			$(GO) test $$pkg -run '^$$' -fuzz "^$$fn\$$" -fuzztime $(FUZZTIME) -fuzzminimizetime 2s; \
 		else echo "fuzz target $$fn missing in $$pkg"; exit 1; fi; \
 	done
 
