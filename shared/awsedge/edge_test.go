@@ -220,3 +220,18 @@ func TestXRayDisabledInstallsNothing(t *testing.T) {
 		t.Fatalf("calls %v", e.Calls())
 	}
 }
+
+// BenchmarkLoad measures what Load adds to a cold start (SDK config, seven
+// clients, X-Ray setup; no AWS call).
+func BenchmarkLoad(b *testing.B) {
+	b.Setenv("AWS_ACCESS_KEY_ID", "AKIDTEST")
+	b.Setenv("AWS_SECRET_ACCESS_KEY", "secret")
+	b.Setenv("AWS_CA_BUNDLE", "")
+	b.Setenv("AWS_CONFIG_FILE", b.TempDir()+"/none")
+	b.Setenv("AWS_SHARED_CREDENTIALS_FILE", b.TempDir()+"/none")
+	for b.Loop() {
+		if _, err := Load(context.Background(), Options{Region: "us-east-1"}); err != nil {
+			b.Fatal(err)
+		}
+	}
+}

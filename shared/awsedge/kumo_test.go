@@ -3,6 +3,7 @@ package awsedge
 import (
 	"context"
 	"encoding/json"
+	"github.com/snskeyguard/snskeyguard/shared/configrule"
 	"reflect"
 	"sort"
 	"testing"
@@ -164,7 +165,7 @@ func TestAgainstKumo(t *testing.T) {
 
 	// Config and Security Hub (fakes).
 	at := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
-	if err := a.PutEvaluations(ctx, "token", []Evaluation{{ResourceType: "AWS::SNS::Topic", ResourceID: topic, Compliance: "NON_COMPLIANT",
+	if err := a.PutEvaluations(ctx, "token", []configrule.Evaluation{{ResourceType: "AWS::SNS::Topic", ResourceID: topic, Compliance: "NON_COMPLIANT",
 		Annotation: "GRANT_MISSING", OrderingTimestamp: at}}); err != nil {
 		t.Fatal(err)
 	}

@@ -12,42 +12,33 @@ import (
 	cfgtypes "github.com/aws/aws-sdk-go-v2/service/configservice/types"
 	"github.com/aws/aws-sdk-go-v2/service/securityhub"
 	shtypes "github.com/aws/aws-sdk-go-v2/service/securityhub/types"
+
+	"github.com/snskeyguard/snskeyguard/shared/configrule"
 )
 
-// Batch limits of the AWS APIs: PutEvaluations takes at most 100
-// evaluations, BatchImportFindings at most 100 findings.
-const (
-	maxEvaluationsPerCall = 100
-	maxFindingsPerCall    = 100
-	maxAnnotation         = 256
-)
+// BatchImportFindings takes at most 100 findings per call.
+const maxFindingsPerCall = 100
 
 // TestModeToken is the result token of a Config rule invoked by hand (and by
 // `sam local invoke`): nothing may be sent to Config for it.
 const TestModeToken = "TESTMODE"
 
-// Evaluation is one AWS Config evaluation. Its fields match
-// shared/configrule.Evaluation one for one so either converts to the other.
-type Evaluation struct {
-	ResourceType      string
-	ResourceID        string
-	Compliance        string // COMPLIANT | NON_COMPLIANT | NOT_APPLICABLE
-	Annotation        string
-	OrderingTimestamp time.Time
-}
-
-// PutEvaluations reports evaluations to AWS Config in batches of 100. The
-// TESTMODE token sends nothing. Annotations over Config's 256-character limit
-// are cut (Config would reject the whole batch). Evaluations Config lists as
-// failed make the call an error.
-func (a *Account) PutEvaluations(ctx context.Context, resultToken string, evals []Evaluation) error {
+// PutEvaluations reports evaluations to AWS Config in batches of
+// configrule.MaxBatch. The TESTMODE token sends nothing. Annotations over
+// Config's limit are cut, and any other evaluation Config would refuse fails
+// here, before a call, because Config would reject its whole batch.
+// Evaluations Config lists as failed make the call an error.
+func (a *Account) PutEvaluations(ctx context.Context, resultToken string, evals []configrule.Evaluation) error {
 	if resultToken == TestModeToken || len(evals) == 0 {
 		return nil
 	}
-	for start := 0; start < len(evals); start += maxEvaluationsPerCall {
-		batch := evals[start:min(start+maxEvaluationsPerCall, len(evals))]
+	for _, batch := range configrule.Batches(evals) {
 		in := &configservice.PutEvaluationsInput{ResultToken: aws.String(resultToken)}
 		for _, e := range batch {
+			e.Annotation = truncate(e.Annotation, configrule.MaxAnnotation)
+			if err := e.Validate(); err != nil {
+				return fmt.Errorf("put evaluations: %w", err)
+			}
 			ce := cfgtypes.Evaluation{
 				ComplianceResourceType: aws.String(e.ResourceType),
 				ComplianceResourceId:   aws.String(e.ResourceID),
@@ -55,7 +46,7 @@ func (a *Account) PutEvaluations(ctx context.Context, resultToken string, evals 
 				OrderingTimestamp:      aws.Time(e.OrderingTimestamp),
 			}
 			if e.Annotation != "" {
-				ce.Annotation = aws.String(truncate(e.Annotation, maxAnnotation))
+				ce.Annotation = aws.String(e.Annotation)
 			}
 			in.Evaluations = append(in.Evaluations, ce)
 		}

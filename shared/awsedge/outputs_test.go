@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"github.com/snskeyguard/snskeyguard/shared/configrule"
 	"net/http"
 	"reflect"
 	"strings"
@@ -20,9 +21,9 @@ func TestPutEvaluationsBatchesAndTestMode(t *testing.T) {
 	})
 	a, _ := e.Account(context.Background(), "")
 	at := time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC)
-	var evals []Evaluation
+	var evals []configrule.Evaluation
 	for i := range 250 {
-		evals = append(evals, Evaluation{ResourceType: "AWS::SNS::Topic", ResourceID: fmt.Sprintf("arn:aws:sns:us-east-1:111122223333:t%d", i),
+		evals = append(evals, configrule.Evaluation{ResourceType: "AWS::SNS::Topic", ResourceID: fmt.Sprintf("arn:aws:sns:us-east-1:111122223333:t%d", i),
 			Compliance: "NON_COMPLIANT", Annotation: strings.Repeat("é", 300), OrderingTimestamp: at})
 	}
 	if err := a.PutEvaluations(context.Background(), TestModeToken, evals); err != nil || len(r.Calls()) != 0 {
@@ -60,13 +61,21 @@ func TestPutEvaluationsBatchesAndTestMode(t *testing.T) {
 }
 
 func TestPutEvaluationsReportsFailed(t *testing.T) {
-	e, _ := newTestEdge(t, Options{}, func(c call) *http.Response {
+	e, r := newTestEdge(t, Options{}, func(c call) *http.Response {
 		return jsonOK(map[string]any{"FailedEvaluations": []any{map[string]any{"ComplianceResourceId": "arn:x", "ComplianceResourceType": "AWS::SNS::Topic", "ComplianceType": "COMPLIANT", "OrderingTimestamp": 1}}})
 	})
 	a, _ := e.Account(context.Background(), "")
-	err := a.PutEvaluations(context.Background(), "tok", []Evaluation{{ResourceType: "AWS::SNS::Topic", ResourceID: "arn:x", Compliance: "COMPLIANT"}})
+	ok := configrule.Evaluation{ResourceType: "AWS::SNS::Topic", ResourceID: "arn:x", Compliance: "COMPLIANT", OrderingTimestamp: time.Unix(1, 0)}
+	err := a.PutEvaluations(context.Background(), "tok", []configrule.Evaluation{ok})
 	if err == nil || !strings.Contains(err.Error(), "1 of 1 failed (first arn:x)") {
 		t.Fatalf("err %v", err)
+	}
+	// An evaluation Config would refuse fails before any call.
+	bad := ok
+	bad.Compliance = "MAYBE"
+	err = a.PutEvaluations(context.Background(), "tok", []configrule.Evaluation{bad})
+	if err == nil || !strings.Contains(err.Error(), `compliance "MAYBE"`) || len(r.Calls()) != 1 {
+		t.Fatalf("err %v, %d calls", err, len(r.Calls()))
 	}
 }
 
