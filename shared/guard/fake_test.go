@@ -28,6 +28,8 @@ type fakeAccount struct {
 	errs map[string]error // operation -> error returned (once when onceErr)
 	// beforePut runs just before PutKeyPolicy stores (to simulate races).
 	beforeGet func(call int)
+	// beforeTopic runs before the n-th GetTopicAttributes answers.
+	beforeTopic func(call int)
 
 	calls       map[string]int
 	puts        []string // key ids written
@@ -116,6 +118,9 @@ func (f *fakeAccount) resolve(ref string) (*rules.Key, bool) {
 }
 
 func (f *fakeAccount) GetTopic(_ context.Context, arn string) (rules.Topic, error) {
+	if f.beforeTopic != nil {
+		f.beforeTopic(f.calls["GetTopicAttributes"] + 1)
+	}
 	if err := f.call("GetTopicAttributes"); err != nil {
 		return rules.Topic{}, err
 	}

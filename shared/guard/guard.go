@@ -685,21 +685,50 @@ func (s *session) repoint(ctx context.Context, live []*topicState) error {
 		if s.g.Settings.Mode == ModeRemediate {
 			if failedFix(ts.eval.Actions) {
 				act.Status, act.Detail = report.StatusSkipped, "the remediation key's policy could not be fixed first"
-			} else if err := s.acct.SetTopicKey(ctx, ts.arn, rk.key.ARN); err != nil {
-				if s.g.class(err) == ErrRetryable {
-					return s.g.fault(fmt.Sprintf("set topic attributes (%s)", ts.arn), err)
-				}
-				act.Status, act.Detail = report.StatusFailed, err.Error()
-			} else {
-				act.Status = report.StatusApplied
-				ts.topic.KMSMasterKeyID = rk.key.ARN
-				ts.result = rules.Evaluate(s.input(ts, &rk.key))
-				s.settle(ts)
+			} else if err := s.setTopicKey(ctx, ts, rk, &act); err != nil {
+				return err
 			}
 		}
 		s.g.log().Info("re-point topic", "topic", ts.arn, "key", rk.key.ARN, "status", act.Status)
 		ts.eval.Actions = append(ts.eval.Actions, act)
 	}
+	return nil
+}
+
+// setTopicKey re-reads the topic (an outside change since it was judged wins:
+// nothing is written), writes the new key, reads it back and confirms.
+func (s *session) setTopicKey(ctx context.Context, ts *topicState, rk *keyState, act *report.Action) error {
+	cur, err := s.acct.GetTopic(ctx, ts.arn)
+	if err != nil {
+		if s.g.class(err) == ErrNotFound {
+			act.Status, act.Detail = report.StatusSkipped, "the topic was deleted before the fix"
+			return nil
+		}
+		return s.g.fault(fmt.Sprintf("get topic attributes (%s)", ts.arn), err)
+	}
+	if cur.KMSMasterKeyID != ts.topic.KMSMasterKeyID {
+		act.Status, act.Detail = report.StatusSkipped, "the topic's key was changed by someone else since it was evaluated"
+		return nil
+	}
+	if err := s.acct.SetTopicKey(ctx, ts.arn, rk.key.ARN); err != nil {
+		if s.g.class(err) == ErrRetryable {
+			return s.g.fault(fmt.Sprintf("set topic attributes (%s)", ts.arn), err)
+		}
+		act.Status, act.Detail = report.StatusFailed, err.Error()
+		return nil
+	}
+	back, err := s.acct.GetTopic(ctx, ts.arn)
+	if err != nil {
+		return s.g.fault(fmt.Sprintf("read back topic attributes (%s)", ts.arn), err)
+	}
+	if back.KMSMasterKeyID != rk.key.ARN {
+		act.Status, act.Detail = report.StatusFailed, "the topic's key read back differs from the one written"
+		return nil
+	}
+	act.Status = report.StatusApplied
+	ts.topic.KMSMasterKeyID = rk.key.ARN
+	ts.result = rules.Evaluate(s.input(ts, &rk.key))
+	s.settle(ts)
 	return nil
 }
 

@@ -358,3 +358,105 @@ func TestExemptTopicIsNotApplicable(t *testing.T) {
 		t.Fatalf("report %+v puts %v", rep, f.puts)
 	}
 }
+
+func TestRepointSkippedWhenTopicChangedMeanwhile(t *testing.T) {
+	f := newFake()
+	f.addKey("99999999-12ab-34cd-56ef-1234567890ab", defaultPolicy, "alias/remediation")
+	arn := f.addTopic("plain", "", "")
+	// Someone encrypts the topic between our read and our write.
+	f.beforeTopic = func(n int) {
+		if n == 2 {
+			f.topics[arn].KMSMasterKeyID = "alias/theirs"
+		}
+	}
+	g := newGuard(f, ModeRemediate)
+	g.Settings.RemediationKeyID = "alias/remediation"
+	rep, err := g.HandleTopicEvent(context.Background(), createTopic(t, "plain"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := statusesOf(rep.Evaluations[0])
+	if len(got) < 1 || got[0] != "SetTopicAttributes:skipped" || f.topics[arn].KMSMasterKeyID != "alias/theirs" || f.calls["SetTopicAttributes"] != 0 {
+		t.Fatalf("actions %v, topic key %q, calls %v", got, f.topics[arn].KMSMasterKeyID, f.calls)
+	}
+}
+
+func TestPolicyTooLargeWritesNothing(t *testing.T) {
+	f := newFake()
+	var stmts []string
+	for i := 0; len(strings.Join(stmts, ",")) < 32400; i++ {
+		stmts = append(stmts, fmt.Sprintf(`{"Sid":"Filler%03d","Effect":"Allow","Principal":{"AWS":"arn:aws:iam::111122223333:role/filler-role-number-%03d"},"Action":["kms:Encrypt","kms:Decrypt"],"Resource":"*"}`, i, i))
+	}
+	big := `{"Version":"2012-10-17","Statement":[` + strings.Join(stmts, ",") + `]}`
+	k := f.addKey("1234abcd-12ab-34cd-56ef-1234567890ab", big, "alias/orders")
+	f.addTopic("orders", "alias/orders", "")
+	g := newGuard(f, ModeRemediate, "cloudwatch.amazonaws.com")
+	rep, err := g.HandleTopicEvent(context.Background(), createTopic(t, "orders"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	e := rep.Evaluations[0]
+	if got, want := findingCodes(e), []string{"GRANT_MISSING:cloudwatch.amazonaws.com", "POLICY_TOO_LARGE"}; !reflect.DeepEqual(got, want) {
+		t.Fatalf("codes %v, want %v", got, want)
+	}
+	if len(f.puts) != 0 || string(k.Policy) != big || e.Compliance != rules.NonCompliant {
+		t.Fatalf("wrote %v; compliance %s", f.puts, e.Compliance)
+	}
+}
+
+func TestConfigChangeDeletedAndRuleParameters(t *testing.T) {
+	f := newFake()
+	f.addKey("1234abcd-12ab-34cd-56ef-1234567890ab", defaultPolicy, "alias/orders")
+	arn := f.addTopic("orders", "alias/orders", "")
+	g := newGuard(f, ModeAlert)
+	g.Settings.AlertTopicARN = ""
+	change := func(status string) []byte {
+		item := map[string]any{"configurationItemCaptureTime": "2026-01-01T00:00:00.000Z", "configurationItemStatus": status,
+			"resourceType": "AWS::SNS::Topic", "resourceId": arn, "resourceName": "orders", "ARN": arn, "awsRegion": "us-east-1", "awsAccountId": "111122223333",
+			"configuration": map[string]any{"TopicArn": arn}}
+		inv, _ := json.Marshal(map[string]any{"configurationItem": item, "notificationCreationTime": "2026-01-01T00:00:01.000Z", "messageType": "ConfigurationItemChangeNotification", "recordVersion": "1.3"})
+		b, _ := json.Marshal(map[string]any{"invokingEvent": string(inv), "ruleParameters": `{"requiredServicePrincipals":"s3.amazonaws.com"}`,
+			"resultToken": "tok", "eventLeftScope": false, "configRuleArn": "arn:aws:config:us-east-1:111122223333:config-rule/config-rule-ab12cd",
+			"configRuleName": "r", "accountId": "111122223333", "version": "1.0"})
+		return b
+	}
+	rep, err := g.HandleConfigEvent(context.Background(), change("OK"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := findingCodes(rep.Evaluations[0]); !reflect.DeepEqual(got, []string{"GRANT_MISSING:s3.amazonaws.com"}) {
+		t.Fatalf("rule parameter not honoured: %v", got)
+	}
+	if len(f.evaluations) != 1 || f.evaluations[0][0].Compliance != "NON_COMPLIANT" || f.evaluations[0][0].Annotation != "GRANT_MISSING" {
+		t.Fatalf("evaluations %+v", f.evaluations)
+	}
+	f.evaluations = nil
+	before := f.calls["GetTopicAttributes"]
+	rep, err = g.HandleConfigEvent(context.Background(), change("ResourceDeleted"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if rep.Evaluations[0].Compliance != rules.NotApplicable || f.calls["GetTopicAttributes"] != before ||
+		len(f.evaluations) != 1 || f.evaluations[0][0].Compliance != "NOT_APPLICABLE" {
+		t.Fatalf("deleted: %+v %+v", rep, f.evaluations)
+	}
+}
+
+func TestOtherAccountEventActsThroughThatAccount(t *testing.T) {
+	f := newFake()
+	f.addKey("1234abcd-12ab-34cd-56ef-1234567890ab", defaultPolicy, "alias/orders")
+	f.addTopic("orders", "alias/orders", "")
+	g := newGuard(f, ModeAlert)
+	var asked []string
+	g.Account = func(_ context.Context, id string) (Account, error) { asked = append(asked, id); return f, nil }
+	if _, err := g.HandleTopicEvent(context.Background(), createTopic(t, "orders")); err != nil {
+		t.Fatal(err)
+	}
+	if !reflect.DeepEqual(asked, []string{"111122223333"}) {
+		t.Fatalf("accounts asked %v", asked)
+	}
+	g.Account = func(context.Context, string) (Account, error) { return nil, errors.New("no cross-account role configured") }
+	if _, err := g.HandleTopicEvent(context.Background(), createTopic(t, "orders")); err == nil {
+		t.Fatal("want an error when the account cannot be reached")
+	}
+}
