@@ -245,3 +245,7 @@ func arnField(arn string, i int) string {
 
 func regionOf(arn string) string  { return arnField(arn, 3) }
 func accountOf(arn string) string { return arnField(arn, 4) }
+
+// Evaluation is configrule.Evaluation, kept under this name for callers
+// written before PutEvaluations took configrule's type.
+type Evaluation = configrule.Evaluation
