@@ -16,7 +16,6 @@ import (
 	"github.com/aws/aws-lambda-go/lambdacontext"
 
 	"github.com/snskeyguard/snskeyguard/shared/awsedge"
-	"github.com/snskeyguard/snskeyguard/shared/configrule"
 	"github.com/snskeyguard/snskeyguard/shared/guard"
 	"github.com/snskeyguard/snskeyguard/shared/report"
 	"github.com/snskeyguard/snskeyguard/shared/telemetry"
@@ -123,17 +122,10 @@ func metrics(name string, rep report.Report, calls map[string]int) {
 	_ = telemetry.WriteMetrics(os.Stdout, "SNSKeyGuard", map[string]string{"Function": name}, m, time.Now())
 }
 
-// account adapts the edge's account to the guard's interface (the two packages
-// keep their own small types; the conversions are one for one).
+// account adapts the edge's account to the guard's interface: Security Hub
+// findings are a type of each package (converted one for one), so neither
+// imports the other.
 type account struct{ *awsedge.Account }
-
-func (a account) PutEvaluations(ctx context.Context, token string, evals []configrule.Evaluation) error {
-	out := make([]awsedge.Evaluation, len(evals))
-	for i, e := range evals {
-		out[i] = awsedge.Evaluation(e)
-	}
-	return a.Account.PutEvaluations(ctx, token, out)
-}
 
 func (a account) ImportFindings(ctx context.Context, fs []guard.HubFinding) error {
 	out := make([]awsedge.Finding, len(fs))

@@ -455,7 +455,9 @@ func TestOtherAccountEventActsThroughThatAccount(t *testing.T) {
 	if !reflect.DeepEqual(asked, []string{"111122223333"}) {
 		t.Fatalf("accounts asked %v", asked)
 	}
-	g.Account = func(context.Context, string) (Account, error) { return nil, errors.New("no cross-account role configured") }
+	g.Account = func(context.Context, string) (Account, error) {
+		return nil, errors.New("no cross-account role configured")
+	}
 	if _, err := g.HandleTopicEvent(context.Background(), createTopic(t, "orders")); err == nil {
 		t.Fatal("want an error when the account cannot be reached")
 	}
