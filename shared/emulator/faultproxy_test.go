@@ -67,7 +67,9 @@ func TestFaultProxy(t *testing.T) {
 		}
 		return 0
 	}
-	only := func(op string, f Fault) []FaultRule { return []FaultRule{{Ops: []string{op}, Rate: 1, Faults: []Fault{f}}} }
+	only := func(op string, f Fault) []FaultRule {
+		return []FaultRule{{Ops: []string{op}, Rate: 1, Faults: []Fault{f}}}
+	}
 
 	p.Reset(1, only("kms:GetKeyPolicy", FaultThrottling))
 	if err := getPolicy(); code(err) != "ThrottlingException" || status(err) != 400 {
