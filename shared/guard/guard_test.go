@@ -462,3 +462,16 @@ func TestOtherAccountEventActsThroughThatAccount(t *testing.T) {
 		t.Fatal("want an error when the account cannot be reached")
 	}
 }
+
+func TestChangesByTheCrossAccountRoleAreSelf(t *testing.T) {
+	f := newFake()
+	f.addKey("1234abcd-12ab-34cd-56ef-1234567890ab", defaultPolicy, "alias/orders")
+	f.addTopic("orders", "alias/orders", "")
+	g := newGuard(f, ModeRemediate, "cloudwatch.amazonaws.com")
+	g.Settings.CrossAccountRoleName = "snskeyguard-member"
+	ev := cloudTrail(t, "aws.sns", "CreateTopic", "arn:aws:iam::111122223333:role/snskeyguard-member", map[string]any{"name": "orders"})
+	rep, err := g.HandleTopicEvent(context.Background(), ev)
+	if err != nil || !strings.Contains(rep.Skipped, "own change") || f.calls["GetTopicAttributes"] != 0 {
+		t.Fatalf("cross-account role event: %+v %v", rep, err)
+	}
+}

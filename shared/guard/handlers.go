@@ -157,7 +157,12 @@ func (g *Guard) begin(ctx context.Context, req trigger.Request) (Account, report
 		if err != nil {
 			return nil, rep, true, g.fault("get caller identity", err)
 		}
-		if role != "" && req.IsSelf(role) {
+		self := role != "" && req.IsSelf(role)
+		if name := g.Settings.CrossAccountRoleName; name != "" && !self {
+			// In member accounts the guard acts through the cross-account role.
+			self = req.IsSelf(fmt.Sprintf("arn:%s:iam::%s:role/%s", partitionOr(req.Partition), req.Account, name))
+		}
+		if self {
 			rep.Skipped = "the guard's own change (" + req.Actor + ")"
 			g.log().Info("skip event", "event", req.EventName, "reason", rep.Skipped)
 			return nil, rep, true, nil
@@ -242,4 +247,11 @@ func ruleParam(params map[string]string, name string) string {
 		}
 	}
 	return ""
+}
+
+func partitionOr(p string) string {
+	if p == "" {
+		return "aws"
+	}
+	return p
 }
