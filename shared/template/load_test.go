@@ -145,6 +145,11 @@ func (s *stack) cond(name string) bool {
 }
 
 func (s *stack) condExpr(e any) bool {
+	// goformation's reader turns {"Condition": name} (the !Condition tag) into the bare
+	// name, even with NoProcess; in a condition expression a string can only be that.
+	if name, ok := e.(string); ok {
+		return s.cond(name)
+	}
 	m := obj(e)
 	if len(m) != 1 {
 		s.errs = append(s.errs, fmt.Sprintf("condition is not one function: %v", e))
