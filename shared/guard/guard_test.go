@@ -475,3 +475,37 @@ func TestChangesByTheCrossAccountRoleAreSelf(t *testing.T) {
 		t.Fatalf("cross-account role event: %+v %v", rep, err)
 	}
 }
+
+// selectingAccount answers the Config query for a key's topics.
+type selectingAccount struct {
+	*fakeAccount
+	answer []string
+}
+
+func (s selectingAccount) SelectTopicsByKey(context.Context, string, []string) ([]string, error) {
+	s.calls["SelectResourceConfig"]++
+	return s.answer, nil
+}
+
+func TestKeyEventUsesConfigQueryAndFallsBackOnEmpty(t *testing.T) {
+	f := newFake()
+	k := f.addKey("1234abcd-12ab-34cd-56ef-1234567890ab", defaultPolicy, "alias/shared")
+	a := f.addTopic("a", "alias/shared", "")
+	f.addTopic("b", "", "")
+	ev := cloudTrail(t, "aws.kms", "PutKeyPolicy", adminRole, map[string]any{"keyId": k.ARN, "policyName": "default", "policy": defaultPolicy}, k.ARN)
+	for _, tc := range []struct {
+		answer    []string
+		listCalls int
+	}{{[]string{a}, 0}, {nil, 1}} {
+		f.calls = map[string]int{}
+		g := newGuard(f, ModeAlert, "cloudwatch.amazonaws.com")
+		g.Account = func(context.Context, string) (Account, error) { return selectingAccount{f, tc.answer}, nil }
+		rep, err := g.HandleKeyEvent(context.Background(), ev)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(rep.Evaluations) != 1 || rep.Evaluations[0].ResourceID != a || f.calls["ListTopics"] != tc.listCalls || f.calls["SelectResourceConfig"] != 1 {
+			t.Fatalf("answer %v: evaluations %+v calls %v", tc.answer, rep.Evaluations, f.calls)
+		}
+	}
+}

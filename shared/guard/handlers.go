@@ -52,9 +52,9 @@ func (g *Guard) HandleKeyEvent(ctx context.Context, raw []byte) (report.Report, 
 	if err != nil {
 		return report.Report{}, err
 	}
-	arns, err := acct.ListTopics(ctx)
+	arns, err := g.topicsOfKey(ctx, acct, target.key)
 	if err != nil {
-		return report.Report{}, g.fault("list topics", err)
+		return report.Report{}, err
 	}
 	all, err := s.loadTopics(ctx, arns)
 	if err != nil {
@@ -254,4 +254,28 @@ func partitionOr(p string) string {
 		return "aws"
 	}
 	return p
+}
+
+// topicsOfKey lists the topics that may use a key: one AWS Config advanced
+// query when the account's Config answers it, else every topic. An empty
+// answer also falls back to the listing: a recorder that does not record
+// topics answers empty, and missing a topic is worse than reading them all.
+// Either way each candidate is re-read and kept only if it names the key.
+func (g *Guard) topicsOfKey(ctx context.Context, acct Account, key rules.Key) ([]string, error) {
+	if sel, ok := acct.(Selector); ok {
+		arns, ok, err := selectTopicsByKey(ctx, sel, key)
+		if err != nil {
+			if g.class(err) == ErrRetryable {
+				return nil, g.fault("select topics by key", err)
+			}
+			g.log().Warn("Config query for the key's topics failed; listing every topic", "key", key.ARN, "error", err)
+		} else if ok && len(arns) > 0 {
+			return arns, nil
+		}
+	}
+	arns, err := acct.ListTopics(ctx)
+	if err != nil {
+		return nil, g.fault("list topics", err)
+	}
+	return arns, nil
 }
