@@ -3,6 +3,7 @@ package template
 import (
 	"bufio"
 	"encoding/json"
+	"maps"
 	"os"
 	"path/filepath"
 	"regexp"
@@ -151,14 +152,23 @@ func TestEverySettingIsFedByAParameter(t *testing.T) {
 // configs are the parameter combinations that change what the stack creates or grants.
 func configs() []map[string]string {
 	var out []map[string]string
-	for _, mode := range []string{"alert", "remediate"} {
-		for _, hub := range []string{"false", "true"} {
-			for _, role := range []string{"", "snskeyguard-member"} {
-				for _, topic := range []string{"", "arn:aws:sns:us-east-1:111122223333:ops-alerts"} {
-					for _, rule := range []string{"true", "false"} {
-						out = append(out, map[string]string{"Mode": mode, "SecurityHub": hub,
-							"CrossAccountRoleName": role, "AlertTopicArn": topic, "EnableConfigRule": rule,
-							"AlertEmail": "secops@example.com"})
+	for _, deployment := range []string{"account", "organization"} {
+		for _, mode := range []string{"alert", "remediate"} {
+			for _, hub := range []string{"false", "true"} {
+				for _, role := range []string{"", "snskeyguard-member"} {
+					if deployment == "organization" && role == "" {
+						continue // refused by the template's Rules (TestOrganizationModeRules)
+					}
+					for _, topic := range []string{"", "arn:aws:sns:us-east-1:111122223333:ops-alerts"} {
+						for _, rule := range []string{"true", "false"} {
+							cfg := map[string]string{"Mode": mode, "SecurityHub": hub,
+								"CrossAccountRoleName": role, "AlertTopicArn": topic, "EnableConfigRule": rule,
+								"AlertEmail": "secops@example.com", "DeploymentMode": deployment}
+							if deployment == "organization" {
+								maps.Copy(cfg, orgSettings)
+							}
+							out = append(out, cfg)
+						}
 					}
 				}
 			}
@@ -556,7 +566,9 @@ func TestConfigRule(t *testing.T) {
 
 func TestOutputs(t *testing.T) {
 	tpl := rawTemplate(t)
-	for _, cfg := range []map[string]string{{"EnableConfigRule": "true"}, {"EnableConfigRule": "false", "AlertTopicArn": "arn:aws:sns:us-east-1:111122223333:ops"}} {
+	org := maps.Clone(orgSettings)
+	org["EnableConfigRule"] = "true"
+	for _, cfg := range []map[string]string{{"EnableConfigRule": "true"}, {"EnableConfigRule": "false", "AlertTopicArn": "arn:aws:sns:us-east-1:111122223333:ops"}, org} {
 		s := newStack(t, tpl, cfg)
 		out := map[string]any{}
 		for name, o := range obj(tpl["Outputs"]) {
@@ -578,7 +590,11 @@ func TestOutputs(t *testing.T) {
 		if arn := cfg["AlertTopicArn"]; arn != "" {
 			want["AlertTopicArn"] = jsonOf(arn)
 		}
-		if cfg["EnableConfigRule"] == "true" {
+		switch {
+		case cfg["DeploymentMode"] == "organization":
+			want["OrganizationConfigRuleName"] = `{"Ref":"OrganizationConfigRule"}`
+			want["MemberStackSetId"] = `{"Ref":"MemberStackSet"}`
+		case cfg["EnableConfigRule"] == "true":
 			want["ConfigRuleName"] = `{"Ref":"ConfigRule"}`
 		}
 		if got := sortedKeys(out); !slices.Equal(got, sortedKeys(want)) {
