@@ -2,6 +2,7 @@ package policy
 
 import (
 	"bytes"
+	"encoding/json"
 	"fmt"
 	"path/filepath"
 	"strings"
@@ -174,4 +175,21 @@ func TestBigKeyPolicySize(t *testing.T) {
 	if n := len(data); n < 29000 || n > MaxKeyPolicyBytes {
 		t.Errorf("benchmark policy is %d bytes, want about 30 KB", n)
 	}
+}
+
+// FuzzValidJSON holds validJSON to json.Valid: Parse trusts the splitter
+// only because validJSON accepts exactly what encoding/json accepts.
+func FuzzValidJSON(f *testing.F) {
+	files, _ := filepath.Glob("testdata/*.json")
+	for _, name := range files {
+		f.Add(readFile(f, name))
+	}
+	for _, s := range validJSONCases {
+		f.Add([]byte(s))
+	}
+	f.Fuzz(func(t *testing.T, data []byte) {
+		if got, want := validJSON(string(data)), json.Valid(data); got != want {
+			t.Fatalf("validJSON(%q) = %v, json.Valid = %v", data, got, want)
+		}
+	})
 }

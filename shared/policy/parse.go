@@ -29,21 +29,22 @@ var (
 // wins, and it keeps the position of the first occurrence. Statements are
 // numbered from 1 in error messages.
 func Parse(data []byte) (*Document, error) {
-	// One validating pass gives a positioned syntax error and lets the
-	// splitter below trust the input; encoding/json also caps nesting depth.
-	if !json.Valid(data) {
-		var probe json.RawMessage
-		err := json.Unmarshal(data, &probe)
-		if err == nil { // unreachable: Valid and Unmarshal share a scanner
-			err = errors.New("rejected by json.Valid")
-		}
-		return nil, fmt.Errorf("invalid JSON: %w", err)
-	}
 	// Work on one string copy of the input: plain strings in the result are
 	// substrings of it, so parsing allocates little beyond the structure.
-	p := &parser{}
 	src := string(data)
-	p.members = make([]member, 0, len(src)/12)
+	// One validating pass lets the splitter below trust the input. Only a
+	// rejected input pays for encoding/json, whose error is positioned and
+	// worded as users of encoding/json expect.
+	if !validJSON(src) {
+		var probe json.RawMessage
+		if err := json.Unmarshal(data, &probe); err != nil {
+			return nil, fmt.Errorf("invalid JSON: %w", err)
+		}
+		// Unreachable while validJSON matches json.Valid (FuzzValidJSON):
+		// encoding/json accepted it, and the splitter needs only that.
+	}
+	p := &parser{}
+	p.members = make([]member, 0, 64)
 	members, err := p.splitObject(src)
 	if err != nil {
 		return nil, fmt.Errorf("policy: %w", err)
@@ -110,6 +111,15 @@ type parser struct {
 	strs    []string
 }
 
+// release gives the member arena back down to mark once the members split
+// after it have been read: a statement's members are dead once the statement
+// is built, so the arena stays the size of one statement, not of the policy.
+// splitObject caps the capacity of what it returns, so the members of an
+// enclosing object, below mark, are never overwritten.
+func (p *parser) release(mark int) {
+	p.members = p.members[:mark]
+}
+
 func (p *parser) newValues() *Values {
 	if len(p.values) == 0 {
 		p.values = make([]Values, 64)
@@ -138,6 +148,7 @@ func (p *parser) parseStatement(raw string, s *Statement) (*Statement, error) {
 	if kind(raw) != '{' {
 		return nil, fmt.Errorf("is %s, want an object", kindName(raw))
 	}
+	defer p.release(len(p.members))
 	members, err := p.splitObject(raw)
 	if err != nil {
 		return nil, err
@@ -212,6 +223,7 @@ func (p *parser) parsePrincipal(raw string) (*Principal, error) {
 	default:
 		return nil, fmt.Errorf("is %s, want \"*\" or an object", kindName(raw))
 	}
+	defer p.release(len(p.members))
 	members, err := p.splitObject(raw)
 	if err != nil {
 		return nil, err
@@ -248,10 +260,12 @@ func (p *parser) parseConditions(raw string) (Conditions, error) {
 	if kind(raw) != '{' {
 		return nil, fmt.Errorf("is %s, want an object", kindName(raw))
 	}
+	defer p.release(len(p.members))
 	ops, err := p.splitObject(raw)
 	if err != nil {
 		return nil, err
 	}
+	opsEnd := len(p.members)
 	c := make(Conditions, 0, len(ops))
 	for _, op := range ops {
 		if kind(op.raw) != '{' {
@@ -270,6 +284,7 @@ func (p *parser) parseConditions(raw string) (Conditions, error) {
 			b.Keys = append(b.Keys, ConditionKey{Key: k.key, Values: *v})
 		}
 		c = append(c, b)
+		p.release(opsEnd)
 	}
 	return c, nil
 }
@@ -403,6 +418,13 @@ func parseKey(raw string) (string, error) {
 }
 
 func checkSpelling(key string, known []string) error {
+	// Almost every member is spelt right, and one spelt exactly like a known
+	// name cannot fold to a different known name.
+	for _, k := range known {
+		if key == k {
+			return nil
+		}
+	}
 	for _, k := range known {
 		if key != k && strings.EqualFold(key, k) {
 			return fmt.Errorf("member %q must be spelled %q", key, k)
