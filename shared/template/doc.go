@@ -5,6 +5,9 @@
 // parameter, the EventBridge rules accept exactly the successful calls the functions
 // handle, IAM grants only an allow-list of actions (writes only in remediate mode),
 // and everything the stack stores is encrypted with its own customer managed key.
+// In organization mode they also parse the StackSet's inline member template and hold
+// its role to the same allow-list, its trust to the central roles within the
+// organization, and its forwarding rules to the central rules' patterns.
 //
 // The tests carry a small EventBridge event-pattern matcher because neither kumo nor
 // local-kms implements TestEventPattern; the matcher has its own unit tests.
