@@ -1,0 +1,301 @@
+// Command bench is `make bench`: it prints, one per line on stdout, the
+// figures issue 5 asks for (the last token of each line is the number) and
+// writes how they were obtained to stderr.
+//
+//	sweep_topics=10000 sweep_seconds=<s>
+//	sweep_api_calls_ratio=<r>
+//	sweep_peak_rss_mb=<m>
+//	coldstart_ratio=<r>
+//	coldstart_ratio_minimal=<r>
+//	coldstart_ratio_noxray=<r>
+//	evaluate_ns_per_topic=<ns>
+//
+// Everything runs on loopback: kumo seeded through its data directory, the
+// Config fake for PutEvaluations, each function binary (built like the Lambda
+// bundle, for this machine) under aws-lambda-rie.
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"flag"
+	"fmt"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"os/exec"
+	"os/signal"
+	"path/filepath"
+	"runtime"
+	"strings"
+	"sync/atomic"
+	"syscall"
+	"time"
+
+	"github.com/snskeyguard/snskeyguard/shared/bench"
+	"github.com/snskeyguard/snskeyguard/shared/emulator"
+)
+
+func main() {
+	topics := flag.Int("topics", 10000, "topics in the sweep")
+	keys := flag.Int("keys", 50, "keys the topics are spread over")
+	rounds := flag.Int("rounds", 15, "fresh starts of each cold-start variant (median)")
+	only := flag.String("only", "", "run only: sweep, coldstart or evaluate")
+	flag.Parse()
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	if err := run(ctx, *topics, *keys, *rounds, *only); err != nil {
+		fmt.Fprintln(os.Stderr, "bench:", err)
+		os.Exit(1)
+	}
+}
+
+func logf(format string, args ...any) { fmt.Fprintf(os.Stderr, "# "+format+"\n", args...) }
+
+func run(ctx context.Context, topics, keys, rounds int, only string) error {
+	if rounds < 1 {
+		return errors.New("rounds must be at least 1")
+	}
+	root, err := emulator.RepoRoot()
+	if err != nil {
+		return err
+	}
+	var lines []string
+	if only == "" || only == "sweep" {
+		l, err := sweep(ctx, root, topics, keys)
+		if err != nil {
+			return fmt.Errorf("sweep: %w", err)
+		}
+		lines = append(lines, l...)
+	}
+	if only == "" || only == "coldstart" {
+		l, err := coldStarts(ctx, root, rounds)
+		if err != nil {
+			return fmt.Errorf("cold start: %w", err)
+		}
+		lines = append(lines, l...)
+	}
+	if only == "" || only == "evaluate" {
+		l, err := evaluate(ctx, root)
+		if err != nil {
+			return fmt.Errorf("evaluate: %w", err)
+		}
+		lines = append(lines, l)
+	}
+	for _, l := range lines {
+		fmt.Println(l)
+	}
+	return nil
+}
+
+// buildLambda builds a main package the way the Makefile builds the Lambda
+// bundle (CGO off, lambda.norpc, trimmed and stripped), for this machine, to
+// .cache/bench/<name>/bootstrap; the folder name becomes the function name.
+func buildLambda(ctx context.Context, root, name, pkg string) (string, error) {
+	out := filepath.Join(root, ".cache", "bench", name, "bootstrap")
+	cmd := exec.CommandContext(ctx, "go", "build", "-tags", "lambda.norpc", "-trimpath", "-ldflags=-s -w", "-o", out, pkg)
+	cmd.Dir = root
+	cmd.Env = append(os.Environ(), "CGO_ENABLED=0", "GOOS="+runtime.GOOS, "GOARCH="+runtime.GOARCH)
+	if b, err := cmd.CombinedOutput(); err != nil {
+		return "", fmt.Errorf("go build %s: %w\n%s", pkg, err, b)
+	}
+	return out, nil
+}
+
+// sweepReport is the part of the function's report the bench reads.
+type sweepReport struct {
+	Skipped     string            `json:"skipped"`
+	Evaluations []json.RawMessage `json:"evaluations"`
+	APICalls    map[string]int    `json:"apiCalls"`
+}
+
+func sweep(ctx context.Context, root string, topics, keys int) ([]string, error) {
+	bin, err := buildLambda(ctx, root, "config-rule", "./functions/config-rule")
+	if err != nil {
+		return nil, err
+	}
+	t0 := time.Now()
+	stack, err := emulator.StartStack(ctx, emulator.StackOptions{Kumo: emulator.KumoOptions{Seed: bench.SweepSeed(topics, keys)}})
+	if err != nil {
+		return nil, err
+	}
+	defer stack.Close()
+	logf("kumo seeded with %d topics on %d keys in %.2fs", topics, keys, time.Since(t0).Seconds())
+	// MODE=alert writes nothing (remediate adds one read, write and read-back
+	// per fixed key); no ALERT_TOPIC_ARN (alerts are one Publish per
+	// non-compliant topic, not part of the minimum); no discovery, no
+	// exemption tag (one ListTagsForResource per topic), no Security Hub.
+	env := emulator.With(stack.Env(), map[string]string{
+		"MODE": "alert", "DISCOVER_SOURCES": "false", "AWS_LAMBDA_FUNCTION_MEMORY_SIZE": "128",
+		"AWS_LAMBDA_FUNCTION_TIMEOUT": "900",
+	})
+	fn, err := emulator.StartFunction(ctx, bin, env)
+	if err != nil {
+		return nil, err
+	}
+	defer fn.Close()
+	ictx, cancel := context.WithTimeout(ctx, 10*time.Minute)
+	defer cancel()
+	t1 := time.Now()
+	out, err := fn.Invoke(ictx, bench.SweepEvent())
+	elapsed := time.Since(t1)
+	if err != nil {
+		return nil, fmt.Errorf("invoke: %w (%d bytes); log tail:\n%s", err, len(out), tail(fn.Logs(), 3000))
+	}
+	var rep sweepReport
+	if err := json.Unmarshal(out, &rep); err != nil {
+		return nil, fmt.Errorf("report: %w", err)
+	}
+	if rep.Skipped != "" || len(rep.Evaluations) != topics {
+		return nil, fmt.Errorf("report has %d evaluations (skipped %q), want %d", len(rep.Evaluations), rep.Skipped, topics)
+	}
+	if n := len(stack.Config.Evaluations()); n != topics {
+		return nil, fmt.Errorf("the Config fake stored %d evaluations, want %d", n, topics)
+	}
+	kids, err := bench.Children(fn.Pid())
+	if err != nil || len(kids) != 1 {
+		return nil, fmt.Errorf("function process under aws-lambda-rie (pid %d): %v %v", fn.Pid(), kids, err)
+	}
+	rss, err := bench.PeakRSS(kids[0])
+	if err != nil {
+		return nil, err
+	}
+	calls := bench.Total(rep.APICalls)
+	minimum := bench.Minimum(topics, keys, 0)
+	logf("sweep: %.2fs, response %d bytes, AWS calls %d (minimum %d): %v", elapsed.Seconds(), len(out), calls, minimum, rep.APICalls)
+	logf("sweep: function pid %d VmHWM %.1f MiB", kids[0], float64(rss)/(1<<20))
+	return []string{
+		fmt.Sprintf("sweep_topics=%d sweep_seconds=%.2f", topics, elapsed.Seconds()),
+		fmt.Sprintf("sweep_api_calls_ratio=%.2f", float64(calls)/float64(minimum)),
+		fmt.Sprintf("sweep_peak_rss_mb=%.1f", float64(rss)/(1<<20)),
+	}, nil
+}
+
+func tail(s string, n int) string {
+	if len(s) <= n {
+		return s
+	}
+	return s[len(s)-n:]
+}
+
+// variant is one function measured for cold start.
+type variant struct {
+	name string
+	bin  string
+	env  map[string]string
+}
+
+func coldStarts(ctx context.Context, root string, rounds int) ([]string, error) {
+	event, err := os.ReadFile(filepath.Join(root, "events", "topic-guard-CreateTopic-failed.json"))
+	if err != nil {
+		return nil, err
+	}
+	var vs []variant
+	for _, b := range []struct{ name, pkg string }{
+		{"topic-guard", "./functions/topic-guard"},
+		{"baseline", "./shared/bench/baseline"},
+		{"minimal", "./shared/bench/minimal"},
+	} {
+		bin, err := buildLambda(ctx, root, b.name, b.pkg)
+		if err != nil {
+			return nil, err
+		}
+		vs = append(vs, variant{name: b.name, bin: bin})
+	}
+	// No X-Ray: the same binary with the SDK switched off at run time (the
+	// X-Ray packages' own init still runs; see README-bench.md).
+	vs = append(vs, variant{name: "topic-guard-noxray", bin: vs[0].bin, env: map[string]string{"AWS_XRAY_SDK_DISABLED": "true"}})
+
+	// Every AWS endpoint points here: a request during init or during the
+	// skipped invocation is a bug the bench reports.
+	var requests atomic.Int64
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		requests.Add(1)
+		http.Error(w, "no AWS call expected", http.StatusTeapot)
+	}))
+	defer srv.Close()
+
+	totals := map[string][]float64{}
+	for r := range rounds {
+		// Rotate the order so no variant always runs first (warmer caches).
+		for i := range vs {
+			v := vs[(i+r)%len(vs)]
+			c, err := coldStart(ctx, v, event, srv.URL)
+			if err != nil {
+				return nil, fmt.Errorf("%s round %d: %w", v.name, r+1, err)
+			}
+			totals[v.name] = append(totals[v.name], float64(c.Total())/float64(time.Millisecond))
+		}
+	}
+	if n := requests.Load(); n != 0 {
+		return nil, fmt.Errorf("%d AWS requests during init and skipped invocations, want 0", n)
+	}
+	med := map[string]float64{}
+	for _, v := range vs {
+		med[v.name] = bench.Median(totals[v.name])
+		logf("cold start %-19s median %.1f ms over %d starts (init + first invoke): %s", v.name, med[v.name], rounds, fmtMs(totals[v.name]))
+	}
+	return []string{
+		fmt.Sprintf("coldstart_ratio=%.2f", med["topic-guard"]/med["baseline"]),
+		fmt.Sprintf("coldstart_ratio_minimal=%.2f", med["topic-guard"]/med["minimal"]),
+		fmt.Sprintf("coldstart_ratio_noxray=%.2f", med["topic-guard-noxray"]/med["baseline"]),
+	}, nil
+}
+
+func fmtMs(xs []float64) string {
+	parts := make([]string, len(xs))
+	for i, x := range xs {
+		parts[i] = fmt.Sprintf("%.1f", x)
+	}
+	return strings.Join(parts, " ")
+}
+
+// coldStart starts a fresh emulator and function, invokes once, and reads the
+// emulator's INIT REPORT and first INVOKE RTDONE lines.
+func coldStart(ctx context.Context, v variant, event []byte, endpoint string) (bench.ColdStart, error) {
+	env := map[string]string{"AWS_ENDPOINT_URL": endpoint}
+	for k, val := range v.env {
+		env[k] = val
+	}
+	fn, err := emulator.StartFunction(ctx, v.bin, env)
+	if err != nil {
+		return bench.ColdStart{}, err
+	}
+	defer fn.Close()
+	ictx, cancel := context.WithTimeout(ctx, 30*time.Second)
+	defer cancel()
+	out, err := fn.Invoke(ictx, event)
+	if err != nil {
+		return bench.ColdStart{}, fmt.Errorf("invoke: %w: %s", err, out)
+	}
+	// The REPORT line may be written just after the response.
+	deadline := time.Now().Add(2 * time.Second)
+	for {
+		c, err := bench.ParseColdStart(fn.Logs())
+		if err == nil {
+			return c, nil
+		}
+		if time.Now().After(deadline) {
+			return bench.ColdStart{}, fmt.Errorf("%w; log:\n%s", err, tail(fn.Logs(), 2000))
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+}
+
+// evaluate runs the engine benchmark of shared/rules: one op judges one topic
+// (30 KB key policy, three required principals) and plans its fix.
+func evaluate(ctx context.Context, root string) (string, error) {
+	cmd := exec.CommandContext(ctx, "go", "test", "./shared/rules", "-run", "^$", "-bench", "^BenchmarkEvaluatePlan$", "-benchtime", "2s", "-count", "1")
+	cmd.Dir = root
+	out, err := cmd.CombinedOutput()
+	if err != nil {
+		return "", fmt.Errorf("go test -bench: %w\n%s", err, out)
+	}
+	ns, err := bench.ParseNsPerOp(string(out))
+	if err != nil {
+		return "", fmt.Errorf("%w:\n%s", err, out)
+	}
+	logf("BenchmarkEvaluatePlan: %.0f ns/op", ns)
+	return fmt.Sprintf("evaluate_ns_per_topic=%.0f", ns), nil
+}
