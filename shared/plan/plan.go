@@ -95,21 +95,32 @@ type target struct {
 // statement shared between events and another service is already split when
 // the other service's turn comes.
 func Fix(data []byte, grants []rules.Grant) (Change, error) {
+	return FixDoc(nil, data, grants)
+}
+
+// FixDoc is Fix for a caller that has parsed the key policy already (once
+// per key, for rules.Key.Parsed): doc is used when doc.ParsedFrom(data),
+// else data is parsed. doc is never edited; the statements the fix changes
+// are copied first, so one document can serve concurrent calls.
+func FixDoc(doc *policy.Document, data []byte, grants []rules.Grant) (Change, error) {
 	targets, err := validate(grants)
 	if err != nil {
 		return Change{}, err
 	}
-	doc, err := policy.Parse(data)
-	if err != nil {
+	w := &work{}
+	if doc.ParsedFrom(data) {
+		w.doc, w.shared = doc.ShallowClone(), doc.Statements
+	} else if w.doc, err = policy.Parse(data); err != nil {
 		return Change{}, fmt.Errorf("parse key policy: %w", err)
 	}
+	doc = w.doc
 	var summary []string
 	for _, t := range targets {
 		var lines []string
 		if t.principal == eventsPrincipal {
-			lines, err = fixEvents(doc, t)
+			lines, err = w.fixEvents(t)
 		} else {
-			lines, err = fixService(doc, t)
+			lines, err = w.fixService(t)
 		}
 		if err != nil {
 			return Change{}, err
@@ -134,6 +145,23 @@ func Fix(data []byte, grants []rules.Grant) (Change, error) {
 		}
 	}
 	return Change{Policy: out, Changed: true, Summary: summary}, nil
+}
+
+// work is the document being fixed. Its statements start out shared with
+// the caller's document (shared[i] is statement i there); edit copies one.
+type work struct {
+	doc    *policy.Document
+	shared []*policy.Statement
+}
+
+// edit returns statement i ready to be edited in place.
+func (w *work) edit(i int) *policy.Statement {
+	s := w.doc.Statements[i]
+	if i < len(w.shared) && s == w.shared[i] {
+		s = s.Clone()
+		w.doc.Statements[i] = s
+	}
+	return s
 }
 
 // validate enforces invariant 3 on the grants and merges them per principal,
@@ -189,7 +217,8 @@ func validate(grants []rules.Grant) ([]target, error) {
 
 // fixService makes the grant true for a principal that takes confused-deputy
 // conditions.
-func fixService(doc *policy.Document, t target) ([]string, error) {
+func (w *work) fixService(t target) ([]string, error) {
+	doc := w.doc
 	var summary []string
 	ours := -1
 	for i, s := range doc.Statements {
@@ -208,10 +237,12 @@ func fixService(doc *policy.Document, t target) ([]string, error) {
 		}
 		var added []string
 		if !restricted(s, keySourceAccount) {
+			s = w.edit(i)
 			setCondition(s, "StringEquals", keySourceAccount, t.accounts)
 			added = append(added, keySourceAccount)
 		}
 		if !restricted(s, keySourceARN) {
+			s = w.edit(i)
 			setCondition(s, "ArnLike", keySourceARN, t.arns)
 			added = append(added, keySourceARN)
 		}
@@ -229,13 +260,14 @@ func fixService(doc *policy.Document, t target) ([]string, error) {
 	s := doc.Statements[ours]
 	accounts := mergeValues(conditionValues(s, "StringEquals", keySourceAccount), t.accounts)
 	arns := mergeValues(conditionValues(s, "ArnLike", keySourceARN), t.arns)
-	*s = *newStatement(t.principal, accounts, arns)
+	doc.Statements[ours] = newStatement(t.principal, accounts, arns)
 	return append(summary, fmt.Sprintf("update statement %s for %s", SID(t.principal), t.principal)), nil
 }
 
 // fixEvents makes EventBridge's grant true: it must not depend on keys that
 // EventBridge's requests never carry.
-func fixEvents(doc *policy.Document, t target) ([]string, error) {
+func (w *work) fixEvents(t target) ([]string, error) {
+	doc := w.doc
 	var summary []string
 	ours := -1
 	for i, s := range doc.Statements {
@@ -248,6 +280,7 @@ func fixEvents(doc *policy.Document, t target) ([]string, error) {
 		if !listsService(s, eventsPrincipal) || !s.IsAllow() || !grantsKMS(s) || !requiresUnsupported(s) {
 			continue
 		}
+		s = w.edit(i)
 		if onlyService(s, eventsPrincipal) {
 			removed := dropUnsupported(s)
 			summary = append(summary, fmt.Sprintf("remove %s condition from statement %s for %s", strings.Join(removed, " and "), label(s, i), eventsPrincipal))
@@ -270,7 +303,7 @@ func fixEvents(doc *policy.Document, t target) ([]string, error) {
 		doc.Statements = append(doc.Statements, newStatement(t.principal, nil, nil))
 		return append(summary, fmt.Sprintf("add statement %s for %s", SID(t.principal), t.principal)), nil
 	}
-	*doc.Statements[ours] = *newStatement(t.principal, nil, nil)
+	doc.Statements[ours] = newStatement(t.principal, nil, nil)
 	return append(summary, fmt.Sprintf("update statement %s for %s", SID(t.principal), t.principal)), nil
 }
 

@@ -295,6 +295,7 @@ func FuzzFix(f *testing.F) {
 			}
 			return
 		}
+		checkFixDoc(t, input, grants)
 		ch, err := Fix(input, grants)
 		if err != nil {
 			if errors.Is(err, ErrTooLarge) || errors.Is(err, ErrRefused) {

@@ -381,6 +381,17 @@ func (d *Document) Clone() *Document {
 	return c
 }
 
+// ShallowClone returns a copy of d with its own statement list, whose
+// statements are still d's: a planner may append statements to the copy and
+// replace them, and replaces a statement by its Clone before editing it,
+// which leaves d intact at the cost of copying only what is edited.
+func (d *Document) ShallowClone() *Document {
+	c := *d
+	c.src = "" // the copy is about to differ from the text
+	c.Statements = append(make([]*Statement, 0, len(d.Statements)+4), d.Statements...)
+	return &c
+}
+
 // Clone returns a deep copy of the statement.
 func (s *Statement) Clone() *Statement {
 	if s == nil {

@@ -49,7 +49,7 @@ func Parse(data []byte) (*Document, error) {
 	if err != nil {
 		return nil, fmt.Errorf("policy: %w", err)
 	}
-	d := &Document{}
+	d := &Document{src: src}
 	var stmtRaw string
 	for _, m := range members {
 		if err := checkSpelling(m.key, docMembers); err != nil {

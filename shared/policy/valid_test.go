@@ -35,3 +35,52 @@ func TestValidJSON(t *testing.T) {
 		t.Error("validJSON does not tell valid from invalid")
 	}
 }
+
+func TestParsedFrom(t *testing.T) {
+	data := []byte(`{"Statement":[{"Effect":"Allow","Action":"a"},{"Effect":"Deny","Action":"b"}]}`)
+	d, err := Parse(data)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !d.ParsedFrom(data) || !d.ParsedFrom([]byte(string(data))) {
+		t.Error("a parsed document does not claim its own text")
+	}
+	other := []byte(`{"Statement":[{"Effect":"Allow","Action":"a"},{"Effect":"Deny","Action":"c"}]}`)
+	for _, c := range []struct {
+		name string
+		d    *Document
+		data []byte
+	}{
+		{"other text", d, other},
+		{"empty text", d, nil},
+		{"nil document", nil, data},
+		{"clone", d.Clone(), data},
+		{"shallow clone", d.ShallowClone(), data},
+		{"built by code", &Document{Statements: d.Statements}, data},
+	} {
+		if c.d.ParsedFrom(c.data) {
+			t.Errorf("%s: ParsedFrom = true", c.name)
+		}
+	}
+}
+
+func TestShallowClone(t *testing.T) {
+	d, err := Parse([]byte(`{"Version":"2012-10-17","x":1,"Statement":{"Effect":"Allow","Action":"a"}}`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	before := d.String()
+	c := d.ShallowClone()
+	if c.String() != before || c.Statements[0] != d.Statements[0] {
+		t.Fatalf("copy %s differs from %s", c, before)
+	}
+	c.Statements[0] = c.Statements[0].Clone()
+	c.Statements[0].Effect = "Deny"
+	c.Statements = append(c.Statements, &Statement{Effect: "Allow", Action: &Values{Items: []string{"b"}, Single: true}})
+	if d.String() != before {
+		t.Errorf("editing the copy changed the original: %s", d)
+	}
+	if want := `{"Version":"2012-10-17","x":1,"Statement":[{"Effect":"Deny","Action":"a"},{"Effect":"Allow","Action":"b"}]}`; c.String() != want {
+		t.Errorf("copy = %s\nwant %s", c, want)
+	}
+}

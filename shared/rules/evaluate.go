@@ -141,7 +141,10 @@ func (e *evaluator) run() {
 	if !e.keyPlace() {
 		return
 	}
-	doc, err := policy.Parse(k.Policy)
+	doc, err := k.Parsed, error(nil)
+	if !doc.ParsedFrom(k.Policy) {
+		doc, err = policy.Parse(k.Policy)
+	}
 	if err != nil {
 		e.key(PolicyUnparseable, fmt.Sprintf("key policy of %s cannot be parsed (%v): its grants cannot be judged or fixed", e.keyName(), err))
 		e.checkAliases(nil)

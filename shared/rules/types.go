@@ -4,6 +4,8 @@
 // publishers, configuration) is passed in; nothing here talks to AWS.
 package rules
 
+import "github.com/snskeyguard/snskeyguard/shared/policy"
+
 // Code is a stable finding code from DESIGN.md. Codes are never renamed or reused.
 type Code string
 
@@ -70,6 +72,12 @@ type Key struct {
 	State   string   // KeyState, e.g. "Enabled", "Disabled", "PendingDeletion"
 	Aliases []string // alias names ("alias/orders")
 	Policy  []byte   // the key policy ("default") as returned by GetKeyPolicy
+	// Parsed is optional: policy.Parse(Policy), made once per key by a caller
+	// that judges many topics on the key. Evaluate reads it and never edits
+	// it, so one document serves concurrent Evaluate calls; it is ignored
+	// (and Policy parsed) unless Parsed.ParsedFrom(Policy), so a Policy
+	// replaced after an outside edit is never judged by a stale document.
+	Parsed *policy.Document
 	Tags    map[string]string
 	// ReadError is set when DescribeKey/GetKeyPolicy failed terminally; the
 	// other fields may then be partly empty. Detail is the AWS error message.
