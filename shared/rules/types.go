@@ -78,7 +78,7 @@ type Key struct {
 	// (and Policy parsed) unless Parsed.ParsedFrom(Policy), so a Policy
 	// replaced after an outside edit is never judged by a stale document.
 	Parsed *policy.Document
-	Tags    map[string]string
+	Tags   map[string]string
 	// ReadError is set when DescribeKey/GetKeyPolicy failed terminally; the
 	// other fields may then be partly empty. Detail is the AWS error message.
 	ReadError  KeyError
