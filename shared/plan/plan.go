@@ -130,19 +130,14 @@ func FixDoc(doc *policy.Document, data []byte, grants []rules.Grant) (Change, er
 	if len(summary) == 0 {
 		return Change{Policy: data, Changed: false}, nil
 	}
-	out, err := doc.Marshal()
+	// KMS counts bytes, not meaning: dropping the indentation of a policy
+	// that would not fit is the only change that cannot alter what it says.
+	out, err := doc.MarshalWithin(policy.MaxKeyPolicyBytes)
 	if err != nil {
 		return Change{}, fmt.Errorf("marshal fixed key policy: %w", err)
 	}
 	if len(out) > policy.MaxKeyPolicyBytes {
-		// KMS counts bytes, not meaning: dropping the indentation is the only
-		// change that cannot alter what the policy says.
-		if out, err = doc.MarshalCompact(); err != nil {
-			return Change{}, fmt.Errorf("marshal fixed key policy: %w", err)
-		}
-		if len(out) > policy.MaxKeyPolicyBytes {
-			return Change{}, ErrTooLarge
-		}
+		return Change{}, ErrTooLarge
 	}
 	return Change{Policy: out, Changed: true, Summary: summary}, nil
 }
@@ -220,9 +215,9 @@ func validate(grants []rules.Grant) ([]target, error) {
 func (w *work) fixService(t target) ([]string, error) {
 	doc := w.doc
 	var summary []string
-	ours := -1
+	ours, sid := -1, SID(t.principal)
 	for i, s := range doc.Statements {
-		if s.Sid == SID(t.principal) {
+		if s.Sid == sid {
 			if err := checkOurs(s, t.principal, ours); err != nil {
 				return nil, err
 			}
@@ -269,9 +264,9 @@ func (w *work) fixService(t target) ([]string, error) {
 func (w *work) fixEvents(t target) ([]string, error) {
 	doc := w.doc
 	var summary []string
-	ours := -1
+	ours, sid := -1, SID(t.principal)
 	for i, s := range doc.Statements {
-		if s.Sid == SID(t.principal) {
+		if s.Sid == sid {
 			if err := checkOurs(s, t.principal, ours); err != nil {
 				return nil, err
 			}

@@ -435,12 +435,12 @@ func matchARN(p, c string) bool {
 	if p == "*" {
 		return true
 	}
-	pp := strings.SplitN(p, ":", 6)
-	if len(pp) < 6 {
+	pp, ok := arnFields(p)
+	if !ok {
 		return MatchWildcard(p, c)
 	}
-	cp := strings.SplitN(c, ":", 6)
-	if len(cp) < 6 {
+	cp, ok := arnFields(c)
+	if !ok {
 		return false
 	}
 	for i := range pp {

@@ -58,6 +58,12 @@ func fuzzBody(t *testing.T, data []byte) {
 		if dc, err := Parse(compact); err != nil || !dc.Equal(d) {
 			t.Fatalf("compact form differs: %v\n%s", err, compact)
 		}
+		if w, err := d.MarshalWithin(len(out) - 1); err != nil || !bytes.Equal(w, compact) {
+			t.Fatalf("MarshalWithin over the limit (%v):\n%s\nwant MarshalCompact's\n%s", err, w, compact)
+		}
+		if w, err := d.MarshalWithin(len(out)); err != nil || !bytes.Equal(w, out) {
+			t.Fatalf("MarshalWithin at the limit (%v):\n%s\nwant Marshal's\n%s", err, w, out)
+		}
 		if !d.Clone().Equal(d) {
 			t.Fatal("Clone not Equal")
 		}

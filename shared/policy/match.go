@@ -135,9 +135,9 @@ func awsPrincipalCovers(value, who string) bool {
 	}
 	// A role principal covers its sessions:
 	// arn:P:iam::A:role/path/R covers arn:P:sts::A:assumed-role/R/session.
-	vp := strings.SplitN(value, ":", 6)
-	wp := strings.SplitN(who, ":", 6)
-	if len(vp) == 6 && len(wp) == 6 && vp[2] == "iam" && wp[2] == "sts" &&
+	vp, vok := arnFields(value)
+	wp, wok := arnFields(who)
+	if vok && wok && vp[2] == "iam" && wp[2] == "sts" &&
 		vp[1] == wp[1] && vp[4] == wp[4] &&
 		strings.HasPrefix(vp[5], "role/") && strings.HasPrefix(wp[5], "assumed-role/") {
 		role := vp[5][strings.LastIndexByte(vp[5], '/')+1:]
@@ -153,8 +153,8 @@ func accountPrincipal(v string) (account, partition string, ok bool) {
 	if isAccountID(v) {
 		return v, "", true
 	}
-	p := strings.SplitN(v, ":", 6)
-	if len(p) == 6 && p[0] == "arn" && p[2] == "iam" && p[3] == "" && isAccountID(p[4]) && p[5] == "root" {
+	p, ok := arnFields(v)
+	if ok && p[0] == "arn" && p[2] == "iam" && p[3] == "" && isAccountID(p[4]) && p[5] == "root" {
 		return p[4], p[1], true
 	}
 	return "", "", false
@@ -166,11 +166,25 @@ func AccountOf(principal string) (account, partition string) {
 	if isAccountID(principal) {
 		return principal, ""
 	}
-	p := strings.SplitN(principal, ":", 6)
-	if len(p) == 6 && p[0] == "arn" && isAccountID(p[4]) {
+	p, ok := arnFields(principal)
+	if ok && p[0] == "arn" && isAccountID(p[4]) {
 		return p[4], p[1]
 	}
 	return "", ""
+}
+
+// arnFields is strings.SplitN(s, ":", 6) when that has 6 fields, without
+// allocating: principals are compared for every statement of every policy.
+func arnFields(s string) (f [6]string, ok bool) {
+	for i := range 5 {
+		j := strings.IndexByte(s, ':')
+		if j < 0 {
+			return f, false
+		}
+		f[i], s = s[:j], s[j+1:]
+	}
+	f[5] = s
+	return f, true
 }
 
 func isAccountID(s string) bool {

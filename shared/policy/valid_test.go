@@ -1,6 +1,7 @@
 package policy
 
 import (
+	"bytes"
 	"encoding/json"
 	"strings"
 	"testing"
@@ -82,5 +83,34 @@ func TestShallowClone(t *testing.T) {
 	}
 	if want := `{"Version":"2012-10-17","x":1,"Statement":[{"Effect":"Deny","Action":"a"},{"Effect":"Allow","Action":"b"}]}`; c.String() != want {
 		t.Errorf("copy = %s\nwant %s", c, want)
+	}
+}
+
+func TestArnFields(t *testing.T) {
+	for _, s := range []string{"", ":", "arn:aws:iam::111122223333:root", "arn:aws:sts::1:assumed-role/r/s:x:y", "a:b:c:d:e", "a:b:c:d:e:", ":::::", "111122223333"} {
+		f, ok := arnFields(s)
+		want := strings.SplitN(s, ":", 6)
+		if ok != (len(want) == 6) || ok && f != [6]string(want) {
+			t.Errorf("arnFields(%q) = %q, %v; SplitN = %q", s, f, ok, want)
+		}
+	}
+}
+
+// TestMarshalWithin pins the switch to the compact form on a document with
+// escapes, an unknown member with its own white space, and a nested array.
+func TestMarshalWithin(t *testing.T) {
+	d, err := Parse([]byte(`{"Statement":[{"Sid":"a \"b\" \\ c","Effect":"Allow","Action":["x","y"],"X":{ "k" : [ 1, " s " ] }}]}`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	full, _ := d.Marshal()
+	compact, _ := d.MarshalCompact()
+	if want := `{"Statement":[{"Sid":"a \"b\" \\ c","Effect":"Allow","Action":["x","y"],"X":{"k":[1," s "]}}]}`; string(compact) != want {
+		t.Fatalf("MarshalCompact = %s", compact)
+	}
+	for limit, want := range map[int][]byte{len(full): full, len(full) + 1: full, len(full) - 1: compact, 0: compact} {
+		if got, err := d.MarshalWithin(limit); err != nil || !bytes.Equal(got, want) {
+			t.Errorf("MarshalWithin(%d) = %s, %v; want %s", limit, got, err, want)
+		}
 	}
 }
