@@ -37,6 +37,11 @@ fuzz:
 		else echo "fuzz target $$fn missing in $$pkg"; exit 1; fi; \
 	done
 
+# Speed and cost figures of issue 5 against kumo on this machine (a few
+# minutes): one line per figure on stdout, how they were measured on stderr.
+bench: tools
+	PATH="$(BIN):$$PATH" $(GO) run ./shared/bench/cmd/bench
+
 # SAM (BuildMethod: makefile): sam build calls these with ARTIFACTS_DIR set.
 LAMBDA_BUILD = GOOS=linux GOARCH=arm64 CGO_ENABLED=0 $(GO) build -tags lambda.norpc -trimpath -ldflags="-s -w" -o $(ARTIFACTS_DIR)/bootstrap
 build-TopicGuardFunction:

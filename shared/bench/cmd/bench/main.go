@@ -40,8 +40,16 @@ import (
 func main() {
 	topics := flag.Int("topics", 10000, "topics in the sweep")
 	keys := flag.Int("keys", 50, "keys the topics are spread over")
-	rounds := flag.Int("rounds", 15, "fresh starts of each cold-start variant (median)")
+	rounds := flag.Int("rounds", 21, "fresh starts of each cold-start variant (median)")
 	only := flag.String("only", "", "run only: sweep, coldstart or evaluate")
+	flag.Func("sweep-env", "extra K=V for the sweep's function, for diagnosis (GODEBUG=gctrace=1, GOGC=50); repeatable", func(kv string) error {
+		k, v, ok := strings.Cut(kv, "=")
+		if !ok {
+			return errors.New("want K=V")
+		}
+		sweepEnv[k] = v
+		return nil
+	})
 	flag.Parse()
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
@@ -50,6 +58,9 @@ func main() {
 		os.Exit(1)
 	}
 }
+
+// sweepEnv is layered over the sweep function's environment.
+var sweepEnv = map[string]string{}
 
 func logf(format string, args ...any) { fmt.Fprintf(os.Stderr, "# "+format+"\n", args...) }
 
@@ -130,6 +141,7 @@ func sweep(ctx context.Context, root string, topics, keys int) ([]string, error)
 		"MODE": "alert", "DISCOVER_SOURCES": "false", "AWS_LAMBDA_FUNCTION_MEMORY_SIZE": "128",
 		"AWS_LAMBDA_FUNCTION_TIMEOUT": "900",
 	})
+	env = emulator.With(env, sweepEnv)
 	fn, err := emulator.StartFunction(ctx, bin, env)
 	if err != nil {
 		return nil, err
@@ -165,6 +177,13 @@ func sweep(ctx context.Context, root string, topics, keys int) ([]string, error)
 	minimum := bench.Minimum(topics, keys, 0)
 	logf("sweep: %.2fs, response %d bytes, AWS calls %d (minimum %d): %v", elapsed.Seconds(), len(out), calls, minimum, rep.APICalls)
 	logf("sweep: function pid %d VmHWM %.1f MiB", kids[0], float64(rss)/(1<<20))
+	if strings.Contains(sweepEnv["GODEBUG"], "gctrace") {
+		for line := range strings.SplitSeq(fn.Logs(), "\n") {
+			if strings.HasPrefix(line, "gc ") {
+				logf("%s", line)
+			}
+		}
+	}
 	return []string{
 		fmt.Sprintf("sweep_topics=%d sweep_seconds=%.2f", topics, elapsed.Seconds()),
 		fmt.Sprintf("sweep_api_calls_ratio=%.2f", float64(calls)/float64(minimum)),
