@@ -44,13 +44,22 @@ func compactIndented(b []byte) []byte {
 			i++
 		case '"':
 			j := i + 1
-			for j < len(b) && b[j] != '"' {
-				if b[j] == '\\' {
-					j++
+			for {
+				k := bytes.IndexByte(b[j:], '"')
+				if k < 0 {
+					j = len(b)
+					break
 				}
-				j++
+				j += k + 1
+				// The quote is escaped when an odd number of backslashes precede it.
+				n := 0
+				for q := j - 2; q > i && b[q] == '\\'; q-- {
+					n++
+				}
+				if n%2 == 0 {
+					break
+				}
 			}
-			j = min(j+1, len(b))
 			out = append(out, b[i:j]...)
 			i = j
 		default:
