@@ -240,7 +240,16 @@ func coldStarts(ctx context.Context, root string, rounds int) ([]string, error) 
 		// Rotate the order so no variant always runs first (warmer caches).
 		for i := range vs {
 			v := vs[(i+r)%len(vs)]
-			c, err := coldStart(ctx, v, event, srv.URL)
+			// A loaded machine occasionally drops an emulator connection
+			// (reset by peer); a fresh start is a fresh sample, so retry.
+			var c bench.ColdStart
+			var err error
+			for attempt := 1; attempt <= 3; attempt++ {
+				if c, err = coldStart(ctx, v, event, srv.URL); err == nil || ctx.Err() != nil {
+					break
+				}
+				logf("%s round %d attempt %d: %v", v.name, r+1, attempt, err)
+			}
 			if err != nil {
 				return nil, fmt.Errorf("%s round %d: %w", v.name, r+1, err)
 			}
