@@ -193,9 +193,28 @@ func FuzzValidJSON(f *testing.F) {
 	for _, s := range validJSONCases {
 		f.Add([]byte(s))
 	}
-	f.Fuzz(func(t *testing.T, data []byte) {
-		if got, want := validJSON(string(data)), json.Valid(data); got != want {
-			t.Fatalf("validJSON(%q) = %v, json.Valid = %v", data, got, want)
+	f.Fuzz(checkScan)
+}
+
+// checkScan holds scanJSON to json.Valid and its spans to skipValue, the
+// scan that Parse saves by using them.
+func checkScan(t *testing.T, data []byte) {
+	var spans []span
+	src := string(data)
+	if got, want := scanJSON(src, &spans), json.Valid(data); got != want {
+		t.Fatalf("validJSON(%.80q) = %v, json.Valid = %v", data, got, want)
+	} else if !got {
+		return
+	}
+	if len(spans) > 1000 {
+		return // checking each span by a scan is quadratic in the nesting
+	}
+	for i, sp := range spans {
+		if c := src[sp.open]; c != '{' && c != '[' || i > 0 && spans[i-1].open >= sp.open {
+			t.Fatalf("span %d %v does not open a container in order", i, sp)
 		}
-	})
+		if end := skipValue(src, sp.open); end != sp.end {
+			t.Fatalf("span %d ends at %d, skipValue says %d", i, sp.end, end)
+		}
+	}
 }

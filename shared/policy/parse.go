@@ -35,7 +35,9 @@ func Parse(data []byte) (*Document, error) {
 	// One validating pass lets the splitter below trust the input. Only a
 	// rejected input pays for encoding/json, whose error is positioned and
 	// worded as users of encoding/json expect.
-	if !validJSON(src) {
+	p := &parser{src: src, spans: make([]span, 0, len(src)/32+4)}
+	if !scanJSON(src, &p.spans) {
+		p.spans = nil // skipValue then scans
 		var probe json.RawMessage
 		if err := json.Unmarshal(data, &probe); err != nil {
 			return nil, fmt.Errorf("invalid JSON: %w", err)
@@ -43,14 +45,13 @@ func Parse(data []byte) (*Document, error) {
 		// Unreachable while validJSON matches json.Valid (FuzzValidJSON):
 		// encoding/json accepted it, and the splitter needs only that.
 	}
-	p := &parser{}
 	p.members = make([]member, 0, 64)
-	members, err := p.splitObject(src)
+	members, err := p.splitObject(src, 0)
 	if err != nil {
 		return nil, fmt.Errorf("policy: %w", err)
 	}
 	d := &Document{src: src}
-	var stmtRaw string
+	var stmt member
 	for _, m := range members {
 		if err := checkSpelling(m.key, docMembers); err != nil {
 			return nil, err
@@ -66,7 +67,7 @@ func Parse(data []byte) (*Document, error) {
 				return nil, fmt.Errorf("Id: %w", err)
 			}
 		case "Statement":
-			stmtRaw = m.raw
+			stmt = m
 		default:
 			if d.meta.unknown == nil {
 				d.meta.unknown = map[string]json.RawMessage{}
@@ -74,16 +75,17 @@ func Parse(data []byte) (*Document, error) {
 			d.meta.unknown[m.key] = json.RawMessage(m.raw)
 		}
 	}
+	stmtRaw := stmt.raw
 	if stmtRaw == "" {
 		return nil, errors.New("policy has no Statement")
 	}
-	var elems []string
+	var elems []member
 	switch kind(stmtRaw) {
 	case '{':
 		d.meta.stmtObject = true
-		elems = []string{stmtRaw}
+		elems = []member{stmt}
 	case '[':
-		if elems, err = p.splitArray(stmtRaw); err != nil {
+		if elems, err = p.splitArray(stmtRaw, stmt.off); err != nil {
 			return nil, fmt.Errorf("Statement: %w", err)
 		}
 		if len(elems) == 0 {
@@ -104,8 +106,13 @@ func Parse(data []byte) (*Document, error) {
 	return d, nil
 }
 
-// parser holds slabs that the many small objects of one policy are cut from.
+// parser holds slabs that the many small objects of one policy are cut from,
+// and the extent of every object and array of src, found while validating,
+// so that splitting an object jumps over its members' values instead of
+// reading them once per level of nesting.
 type parser struct {
+	src     string
+	spans   []span
 	members []member // arena for splitObject results
 	values  []Values
 	strs    []string
@@ -144,12 +151,13 @@ func (p *parser) newItems(n int) []string {
 	return v
 }
 
-func (p *parser) parseStatement(raw string, s *Statement) (*Statement, error) {
+func (p *parser) parseStatement(e member, s *Statement) (*Statement, error) {
+	raw := e.raw
 	if kind(raw) != '{' {
 		return nil, fmt.Errorf("is %s, want an object", kindName(raw))
 	}
 	defer p.release(len(p.members))
-	members, err := p.splitObject(raw)
+	members, err := p.splitObject(raw, e.off)
 	if err != nil {
 		return nil, err
 	}
@@ -170,19 +178,19 @@ func (p *parser) parseStatement(raw string, s *Statement) (*Statement, error) {
 				return nil, fmt.Errorf("Effect %q is not Allow or Deny", s.Effect)
 			}
 		case "Principal":
-			s.Principal, err = p.parsePrincipal(m.raw)
+			s.Principal, err = p.parsePrincipal(m)
 		case "NotPrincipal":
-			s.NotPrincipal, err = p.parsePrincipal(m.raw)
+			s.NotPrincipal, err = p.parsePrincipal(m)
 		case "Action":
-			s.Action, err = p.parseValues(m.raw, false)
+			s.Action, err = p.parseValues(m, false)
 		case "NotAction":
-			s.NotAction, err = p.parseValues(m.raw, false)
+			s.NotAction, err = p.parseValues(m, false)
 		case "Resource":
-			s.Resource, err = p.parseValues(m.raw, false)
+			s.Resource, err = p.parseValues(m, false)
 		case "NotResource":
-			s.NotResource, err = p.parseValues(m.raw, false)
+			s.NotResource, err = p.parseValues(m, false)
 		case "Condition":
-			s.Condition, err = p.parseConditions(m.raw)
+			s.Condition, err = p.parseConditions(m)
 		default:
 			if s.meta.unknown == nil {
 				s.meta.unknown = map[string]json.RawMessage{}
@@ -208,7 +216,8 @@ func (p *parser) parseStatement(raw string, s *Statement) (*Statement, error) {
 	return s, nil
 }
 
-func (p *parser) parsePrincipal(raw string) (*Principal, error) {
+func (p *parser) parsePrincipal(e member) (*Principal, error) {
+	raw := e.raw
 	switch kind(raw) {
 	case '"':
 		v, err := parseString(raw)
@@ -224,7 +233,7 @@ func (p *parser) parsePrincipal(raw string) (*Principal, error) {
 		return nil, fmt.Errorf("is %s, want \"*\" or an object", kindName(raw))
 	}
 	defer p.release(len(p.members))
-	members, err := p.splitObject(raw)
+	members, err := p.splitObject(raw, e.off)
 	if err != nil {
 		return nil, err
 	}
@@ -233,7 +242,7 @@ func (p *parser) parsePrincipal(raw string) (*Principal, error) {
 		if err := checkSpelling(m.key, principalMembers); err != nil {
 			return nil, err
 		}
-		v, err := p.parseValues(m.raw, false)
+		v, err := p.parseValues(m, false)
 		if err != nil {
 			return nil, fmt.Errorf("%s: %w", m.key, err)
 		}
@@ -256,12 +265,13 @@ func (p *parser) parsePrincipal(raw string) (*Principal, error) {
 	return pr, nil
 }
 
-func (p *parser) parseConditions(raw string) (Conditions, error) {
+func (p *parser) parseConditions(e member) (Conditions, error) {
+	raw := e.raw
 	if kind(raw) != '{' {
 		return nil, fmt.Errorf("is %s, want an object", kindName(raw))
 	}
 	defer p.release(len(p.members))
-	ops, err := p.splitObject(raw)
+	ops, err := p.splitObject(raw, e.off)
 	if err != nil {
 		return nil, err
 	}
@@ -271,13 +281,13 @@ func (p *parser) parseConditions(raw string) (Conditions, error) {
 		if kind(op.raw) != '{' {
 			return nil, fmt.Errorf("%s: is %s, want an object of condition keys", op.key, kindName(op.raw))
 		}
-		keys, err := p.splitObject(op.raw)
+		keys, err := p.splitObject(op.raw, op.off)
 		if err != nil {
 			return nil, fmt.Errorf("%s: %w", op.key, err)
 		}
 		b := ConditionBlock{Operator: op.key, Keys: make([]ConditionKey, 0, len(keys))}
 		for _, k := range keys {
-			v, err := p.parseValues(k.raw, true)
+			v, err := p.parseValues(k, true)
 			if err != nil {
 				return nil, fmt.Errorf("%s: %s: %w", op.key, k.key, err)
 			}
@@ -292,7 +302,8 @@ func (p *parser) parseConditions(raw string) (Conditions, error) {
 // parseValues reads a string-or-array member. Condition values (scalars=true)
 // may also be numbers and booleans; their source text is kept in raw so that
 // Marshal writes 42 back as 42, not "42".
-func (p *parser) parseValues(raw string, scalars bool) (*Values, error) {
+func (p *parser) parseValues(e member, scalars bool) (*Values, error) {
+	raw := e.raw
 	want := "a string or an array of strings"
 	if scalars {
 		want = "a string, number, boolean or an array of them"
@@ -324,18 +335,18 @@ func (p *parser) parseValues(raw string, scalars bool) (*Values, error) {
 		}
 		return v, nil
 	}
-	elems, err := p.splitArray(raw)
+	elems, err := p.splitArray(raw, e.off)
 	if err != nil {
 		return nil, err
 	}
 	v.Items = p.newItems(len(elems))
 	for i, e := range elems {
-		s, r, ok, err := one(e)
+		s, r, ok, err := one(e.raw)
 		if err != nil {
 			return nil, err
 		}
 		if !ok {
-			return nil, fmt.Errorf("item %d is %s, want %s", i+1, kindName(e), want)
+			return nil, fmt.Errorf("item %d is %s, want %s", i+1, kindName(e.raw), want)
 		}
 		if r != nil && v.raw == nil {
 			v.raw = make([]json.RawMessage, len(elems))
@@ -462,16 +473,19 @@ func kindName(raw string) string {
 	return "a number"
 }
 
+// member is an object member or (key "") an array element: its value's
+// text and where that starts in the parser's src.
 type member struct {
 	key string
 	raw string
+	off int
 }
 
 // splitObject splits a JSON object that encoding/json has already validated
 // into its members in source order, in one linear pass (no recursion into
 // values, so hostile nesting costs nothing here). A repeated name keeps its
 // first position and takes the last value, matching encoding/json.
-func (p *parser) splitObject(b string) ([]member, error) {
+func (p *parser) splitObject(b string, base int) ([]member, error) {
 	i := skipSpace(b, 0)
 	if i >= len(b) || b[i] != '{' {
 		return nil, fmt.Errorf("is %s, want an object", kindName(b[i:]))
@@ -485,14 +499,14 @@ func (p *parser) splitObject(b string) ([]member, error) {
 		return nil, nil
 	}
 	for i < len(b) {
-		end := skipValue(b, i)
+		end := skipString(b, i) // keys are strings
 		key, err := parseKey(b[i:end])
 		if err != nil {
 			return nil, err
 		}
 		i = skipSpace(b, end)
 		i = skipSpace(b, i+1) // ':'
-		end = skipValue(b, i)
+		end = p.skipValue(b, i, base)
 		raw := b[i:end]
 		out := p.members[start:]
 		j := -1
@@ -510,9 +524,9 @@ func (p *parser) splitObject(b string) ([]member, error) {
 		}
 		switch {
 		case j >= 0:
-			out[j].raw = raw
+			out[j].raw, out[j].off = raw, base+i
 		default:
-			p.members = append(p.members, member{key: key, raw: raw})
+			p.members = append(p.members, member{key: key, raw: raw, off: base + i})
 			out = p.members[start:]
 			if seen != nil {
 				seen[key] = len(out) - 1
@@ -535,8 +549,8 @@ func (p *parser) splitObject(b string) ([]member, error) {
 	return out, nil
 }
 
-// splitArray is splitObject for arrays.
-func (p *parser) splitArray(b string) ([]string, error) {
+// splitArray is splitObject for arrays; the elements have no key.
+func (p *parser) splitArray(b string, base int) ([]member, error) {
 	i := skipSpace(b, 0)
 	if i >= len(b) || b[i] != '[' {
 		return nil, fmt.Errorf("is %s, want an array", kindName(b[i:]))
@@ -545,17 +559,17 @@ func (p *parser) splitArray(b string) ([]string, error) {
 	if i < len(b) && b[i] == ']' {
 		return nil, nil
 	}
-	out := p.newItems(8)
+	start := len(p.members)
 	for i < len(b) {
-		end := skipValue(b, i)
-		out = append(out, b[i:end])
+		end := p.skipValue(b, i, base)
+		p.members = append(p.members, member{raw: b[i:end], off: base + i})
 		i = skipSpace(b, end)
 		if i >= len(b) || b[i] == ']' {
 			break
 		}
 		i = skipSpace(b, i+1)
 	}
-	return out, nil
+	return p.members[start:len(p.members):len(p.members)], nil
 }
 
 func skipSpace(b string, i int) int {
@@ -563,6 +577,35 @@ func skipSpace(b string, i int) int {
 		i++
 	}
 	return i
+}
+
+// skipValue returns the end of the valid JSON value starting at b[i], where
+// b starts at base in src. An object or array ends where validation found
+// its end.
+func (p *parser) skipValue(b string, i, base int) int {
+	if i < len(b) && (b[i] == '{' || b[i] == '[') && p.spans != nil {
+		if end, ok := p.spanEnd(base + i); ok && end-base <= len(b) {
+			return end - base
+		}
+	}
+	return skipValue(b, i)
+}
+
+// spanEnd returns the end in src of the object or array that starts at open.
+func (p *parser) spanEnd(open int) (int, bool) {
+	lo, hi := 0, len(p.spans)
+	for lo < hi {
+		m := int(uint(lo+hi) >> 1)
+		if int(p.spans[m].open) < open {
+			lo = m + 1
+		} else {
+			hi = m
+		}
+	}
+	if lo < len(p.spans) && int(p.spans[lo].open) == open {
+		return int(p.spans[lo].end), true
+	}
+	return 0, false
 }
 
 // skipValue returns the end of the valid JSON value starting at b[i].

@@ -14,14 +14,25 @@ var strSpecial = func() (t [256]bool) {
 	return t
 }()
 
+// span is where an object or array of the parser's src starts and ends
+// (one past its closing bracket).
+type span struct{ open, end int }
+
 // validJSON reports whether s is exactly one JSON value with optional
 // surrounding white space, accepting precisely what json.Valid accepts (the
 // fuzz test FuzzValidJSON holds it to that). It is a hand-written scanner
 // because json.Valid's per-byte state machine costs as much as the rest of
 // Parse; like json.Valid it does not check UTF-8, and it does not recurse,
-// so hostile nesting costs one byte of stack per level.
+// so hostile nesting costs a few bytes of heap per level.
 func validJSON(s string) bool {
-	var stack []byte // open containers: '{' or '['
+	var spans []span
+	return scanJSON(s, &spans)
+}
+
+// scanJSON is validJSON that also appends the span of every object and
+// array to *spans, in the order they open (so sorted by start).
+func scanJSON(s string, spans *[]span) bool {
+	var stack []int // indexes in *spans of the open containers
 	i := skipSpace(s, 0)
 	for {
 		// A value starts at i.
@@ -33,11 +44,13 @@ func validJSON(s string) bool {
 			if len(stack) >= maxDepth {
 				return false
 			}
-			stack = append(stack, c)
+			stack = append(stack, len(*spans))
+			*spans = append(*spans, span{open: i})
 			i = skipSpace(s, i+1)
 			if i < len(s) && s[i] == c+2 { // '{'+2 == '}', '['+2 == ']'
 				stack = stack[:len(stack)-1]
 				i++
+				(*spans)[len(*spans)-1].end = i
 				break
 			}
 			if c == '{' {
@@ -80,16 +93,18 @@ func validJSON(s string) bool {
 				return false
 			}
 			top := stack[len(stack)-1]
-			if s[i] == top+2 {
+			kind := s[(*spans)[top].open]
+			if s[i] == kind+2 {
 				stack = stack[:len(stack)-1]
 				i++
+				(*spans)[top].end = i
 				continue
 			}
 			if s[i] != ',' {
 				return false
 			}
 			i = skipSpace(s, i+1)
-			if top == '{' {
+			if kind == '{' {
 				if i = objectKey(s, i); i < 0 {
 					return false
 				}

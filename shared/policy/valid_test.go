@@ -2,7 +2,6 @@ package policy
 
 import (
 	"bytes"
-	"encoding/json"
 	"strings"
 	"testing"
 )
@@ -27,10 +26,14 @@ var validJSONCases = []string{
 
 func TestValidJSON(t *testing.T) {
 	for _, s := range validJSONCases {
-		if got, want := validJSON(s), json.Valid([]byte(s)); got != want {
-			t.Errorf("validJSON(%.40q) = %v, json.Valid = %v", s, got, want)
-		}
+		checkScan(t, []byte(s))
 	}
+	d := bigKeyPolicy()
+	var spans []span
+	if !scanJSON(string(d), &spans) || len(spans) < 400 {
+		t.Fatalf("%d spans in the benchmark policy", len(spans))
+	}
+	checkScan(t, d)
 	// Both answers occur, so the table tests something.
 	if !validJSON(`{"a":[1,"x",null]}`) || validJSON(`{"a":[1,"x",null}`) {
 		t.Error("validJSON does not tell valid from invalid")
