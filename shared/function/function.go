@@ -10,6 +10,8 @@ import (
 	"fmt"
 	"log/slog"
 	"os"
+	"runtime/debug"
+	"strconv"
 	"time"
 
 	"github.com/aws/aws-lambda-go/lambda"
@@ -35,6 +37,7 @@ var (
 // A configuration error stops the function at init with a clear message.
 func Main(name string, entry Entry) {
 	log := telemetry.Setup()
+	setMemoryLimit(os.Getenv)
 	h, err := New(context.Background(), name, entry, os.Getenv, log)
 	if err != nil {
 		log.Error("init failed", "function", name, "error", err)
@@ -85,6 +88,22 @@ func New(ctx context.Context, name string, entry Entry, getenv func(string) stri
 		metrics(name, rep, calls)
 		return rep, nil
 	}, nil
+}
+
+// setMemoryLimit gives the Go runtime a soft limit of 80% of the function's
+// memory (unless GOMEMLIMIT is set), so a large sweep collects garbage before
+// Lambda kills the process for exceeding its memory.
+func setMemoryLimit(getenv func(string) string) int64 {
+	if getenv("GOMEMLIMIT") != "" {
+		return -1
+	}
+	mb, err := strconv.ParseInt(getenv("AWS_LAMBDA_FUNCTION_MEMORY_SIZE"), 10, 64)
+	if err != nil || mb <= 0 {
+		return -1
+	}
+	limit := mb << 20 * 8 / 10
+	debug.SetMemoryLimit(limit)
+	return limit
 }
 
 func diff(before, after map[string]int) map[string]int {

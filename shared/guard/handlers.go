@@ -83,7 +83,11 @@ func (g *Guard) HandleKeyEvent(ctx context.Context, raw []byte) (report.Report, 
 		rep.Skipped = "exempt resource: " + target.exempt
 		return rep, nil
 	}
-	return g.finish(ctx, s, rep, mine)
+	rep, err = g.finish(ctx, s, rep, mine)
+	if err == nil {
+		rep.Summarize(report.MaxEvaluations)
+	}
+	return rep, err
 }
 
 // HandleConfigEvent is the AWS Config custom rule for AWS::SNS::Topic.
@@ -140,7 +144,11 @@ func (g *Guard) HandleConfigEvent(ctx context.Context, raw []byte) (report.Repor
 	if err != nil {
 		return rep, err
 	}
-	return rep, g.putEvaluations(ctx, acct, req, rep.Evaluations)
+	if err := g.putEvaluations(ctx, acct, req, rep.Evaluations); err != nil {
+		return report.Report{}, err
+	}
+	rep.Summarize(report.MaxEvaluations)
+	return rep, nil
 }
 
 // begin handles what every entry point does first: skips, self-recognition,

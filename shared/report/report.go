@@ -30,6 +30,8 @@ type Report struct {
 	Evaluations []Evaluation `json:"evaluations"`
 	// APICalls counts the AWS calls this invocation made, by Service.Operation.
 	APICalls map[string]int `json:"apiCalls,omitempty"`
+	// Summary is set when the report covers several topics.
+	Summary *Summary `json:"summary,omitempty"`
 }
 
 // Evaluation is the judgement of one topic.
@@ -71,4 +73,51 @@ func Skip(mode, why string) Report {
 func NewEvaluation(topicARN, compliance string) Evaluation {
 	return Evaluation{ResourceType: ResourceTypeTopic, ResourceID: topicARN, Compliance: compliance,
 		Findings: []rules.Finding{}, Actions: []Action{}}
+}
+
+// Summary counts a multi-topic report: evaluations by compliance and
+// findings by code. Omitted says how many evaluations were left out of
+// Evaluations to keep the response inside Lambda's 6 MB limit (they were
+// all reported to AWS Config all the same).
+type Summary struct {
+	Topics     int            `json:"topics"`
+	Compliance map[string]int `json:"compliance"`
+	Codes      map[string]int `json:"codes"`
+	Omitted    int            `json:"omitted"`
+}
+
+// MaxEvaluations is how many evaluations a report returns at most: about
+// 500 bytes each keeps a sweep's response far below Lambda's 6 MB limit.
+const MaxEvaluations = 1000
+
+// Summarize fills Summary when the report covers several topics and, past
+// max evaluations, keeps the non-compliant ones first (in their order) and
+// drops the rest, counting them in Omitted.
+func (r *Report) Summarize(max int) {
+	if len(r.Evaluations) < 2 {
+		return
+	}
+	s := &Summary{Topics: len(r.Evaluations), Compliance: map[string]int{}, Codes: map[string]int{}}
+	for _, e := range r.Evaluations {
+		s.Compliance[e.Compliance]++
+		for _, f := range e.Findings {
+			s.Codes[string(f.Code)]++
+		}
+	}
+	if len(r.Evaluations) > max {
+		kept := make([]Evaluation, 0, max)
+		for _, pass := range []bool{true, false} {
+			for _, e := range r.Evaluations {
+				if len(kept) == max {
+					break
+				}
+				if (e.Compliance == rules.NonCompliant) == pass {
+					kept = append(kept, e)
+				}
+			}
+		}
+		s.Omitted = len(r.Evaluations) - len(kept)
+		r.Evaluations = kept
+	}
+	r.Summary = s
 }
