@@ -220,6 +220,16 @@ func FuzzEvaluatePlan(f *testing.F) {
 		if r.Findings == nil || r.Publishers < 1 {
 			t.Fatalf("bad result %+v", r)
 		}
+		// The parse-once path of a sweep judges the same.
+		if doc, err := policy.Parse(keyPolicy); err == nil {
+			k := *in.Key
+			k.Parsed = doc
+			pin := in
+			pin.Key = &k
+			if got := rules.Evaluate(pin); !reflect.DeepEqual(got, r) {
+				t.Fatalf("with Parsed:\n%s\nwithout:\n%s", dump(got), dump(r))
+			}
+		}
 		if len(r.Grants) == 0 {
 			return
 		}
