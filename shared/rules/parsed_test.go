@@ -96,7 +96,7 @@ func BenchmarkEvaluatePlanParsed(b *testing.B) {
 	}
 }
 
-func benchInput(b *testing.B) rules.Input {
+func benchInput(b testing.TB) rules.Input {
 	pol := bigPolicy()
 	doc, err := policy.Parse(pol)
 	if err != nil {
@@ -108,5 +108,21 @@ func benchInput(b *testing.B) rules.Input {
 		Key: &rules.Key{ARN: defKeyARN, Manager: "CUSTOMER", Spec: "SYMMETRIC_DEFAULT", Usage: "ENCRYPT_DECRYPT",
 			State: "Enabled", Aliases: []string{"alias/orders"}, Policy: pol, Parsed: doc},
 		Config: rules.Config{RequiredPrincipals: []string{"cloudwatch.amazonaws.com", "s3.amazonaws.com", "events.amazonaws.com"}},
+	}
+}
+
+// TestEvaluateParsedDoesNotParse: with Parsed set, judging a topic does not
+// parse the key policy again (a sweep of many topics per key relies on it);
+// parsing the benchmark policy alone takes hundreds of allocations.
+func TestEvaluateParsedDoesNotParse(t *testing.T) {
+	in := benchInput(t)
+	with := testing.AllocsPerRun(5, func() { rules.Evaluate(in) })
+	parse := testing.AllocsPerRun(5, func() { policy.Parse(in.Key.Policy) })
+	k := *in.Key
+	k.Parsed = nil
+	in.Key = &k
+	without := testing.AllocsPerRun(5, func() { rules.Evaluate(in) })
+	if parse < 300 || without-with < parse*0.9 {
+		t.Errorf("allocations: Evaluate %v with Parsed, %v without, Parse %v: Parsed is not used", with, without, parse)
 	}
 }
