@@ -57,19 +57,7 @@ func New(ctx context.Context, name string, entry Entry, getenv func(string) stri
 	if err != nil {
 		return nil, fmt.Errorf("load AWS configuration: %w", err)
 	}
-	g := &guard.Guard{
-		Settings: settings,
-		Account: func(ctx context.Context, id string) (guard.Account, error) {
-			a, err := edge.Account(ctx, id)
-			if err != nil {
-				return nil, err
-			}
-			return account{a}, nil
-		},
-		Identity: edge.Identity,
-		Classify: func(err error) guard.ErrClass { return guard.ErrClass(awsedge.Classify(err)) },
-		Log:      log,
-	}
+	g := Guard(settings, edge, log)
 	return func(ctx context.Context, raw json.RawMessage) (report.Report, error) {
 		before := edge.Calls()
 		l := log
@@ -104,6 +92,24 @@ func setMemoryLimit(getenv func(string) string) int64 {
 	limit := mb << 20 * 8 / 10
 	debug.SetMemoryLimit(limit)
 	return limit
+}
+
+// Guard wires a guard to an AWS edge: the one place the edge's account
+// becomes the guard's Account and its errors the guard's classes.
+func Guard(settings guard.Settings, edge *awsedge.Edge, log *slog.Logger) *guard.Guard {
+	return &guard.Guard{
+		Settings: settings,
+		Account: func(ctx context.Context, id string) (guard.Account, error) {
+			a, err := edge.Account(ctx, id)
+			if err != nil {
+				return nil, err
+			}
+			return account{a}, nil
+		},
+		Identity: edge.Identity,
+		Classify: func(err error) guard.ErrClass { return guard.ErrClass(awsedge.Classify(err)) },
+		Log:      log,
+	}
 }
 
 func diff(before, after map[string]int) map[string]int {

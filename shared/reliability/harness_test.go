@@ -22,8 +22,8 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/kms"
 
 	"github.com/snskeyguard/snskeyguard/shared/awsedge"
-	"github.com/snskeyguard/snskeyguard/shared/configrule"
 	"github.com/snskeyguard/snskeyguard/shared/emulator"
+	"github.com/snskeyguard/snskeyguard/shared/function"
 	"github.com/snskeyguard/snskeyguard/shared/guard"
 	"github.com/snskeyguard/snskeyguard/shared/policy"
 	"github.com/snskeyguard/snskeyguard/shared/report"
@@ -221,38 +221,7 @@ func (w *world) guard(mode string, log *slog.Logger, eo edgeOptions) (*guard.Gua
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
-	return &guard.Guard{
-		Settings: settings,
-		Account: func(ctx context.Context, id string) (guard.Account, error) {
-			a, err := edge.Account(ctx, id)
-			if err != nil {
-				return nil, err
-			}
-			return account{a}, nil
-		},
-		Identity: edge.Identity,
-		Classify: func(err error) guard.ErrClass { return guard.ErrClass(awsedge.Classify(err)) },
-		Log:      log,
-	}, edge
-}
-
-// account is shared/function's adapter (unexported there), repeated here.
-type account struct{ *awsedge.Account }
-
-func (a account) PutEvaluations(ctx context.Context, token string, evals []configrule.Evaluation) error {
-	out := make([]awsedge.Evaluation, len(evals))
-	for i, e := range evals {
-		out[i] = awsedge.Evaluation(e)
-	}
-	return a.Account.PutEvaluations(ctx, token, out)
-}
-
-func (a account) ImportFindings(ctx context.Context, fs []guard.HubFinding) error {
-	out := make([]awsedge.Finding, len(fs))
-	for i, f := range fs {
-		out[i] = awsedge.Finding(f)
-	}
-	return a.Account.ImportFindings(ctx, out)
+	return function.Guard(settings, edge, log), edge
 }
 
 // entry is one of the three entry points.
