@@ -111,11 +111,12 @@ func Parse(data []byte) (*Document, error) {
 // so that splitting an object jumps over its members' values instead of
 // reading them once per level of nesting.
 type parser struct {
-	src     string
-	spans   []span
-	members []member // arena for splitObject results
-	values  []Values
-	strs    []string
+	src        string
+	spans      []span
+	members    []member // arena for splitObject results
+	values     []Values
+	principals []Principal
+	strs       []string
 }
 
 // release gives the member arena back down to mark once the members split
@@ -125,6 +126,15 @@ type parser struct {
 // enclosing object, below mark, are never overwritten.
 func (p *parser) release(mark int) {
 	p.members = p.members[:mark]
+}
+
+func (p *parser) newPrincipal() *Principal {
+	if len(p.principals) == 0 {
+		p.principals = make([]Principal, 32)
+	}
+	v := &p.principals[0]
+	p.principals = p.principals[1:]
+	return v
 }
 
 func (p *parser) newValues() *Values {
@@ -162,7 +172,7 @@ func (p *parser) parseStatement(e member, s *Statement) (*Statement, error) {
 		return nil, err
 	}
 	hasEffect := false
-	s.meta.order = make([]string, 0, len(members))
+	s.meta.order = p.newItems(len(members))
 	for _, m := range members {
 		if err := checkSpelling(m.key, stmtMembers); err != nil {
 			return nil, err
@@ -237,7 +247,8 @@ func (p *parser) parsePrincipal(e member) (*Principal, error) {
 	if err != nil {
 		return nil, err
 	}
-	pr := &Principal{}
+	pr := p.newPrincipal()
+	pr.meta.order = p.newItems(len(members))
 	for _, m := range members {
 		if err := checkSpelling(m.key, principalMembers); err != nil {
 			return nil, err
