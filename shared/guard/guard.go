@@ -271,7 +271,7 @@ func (s *session) readKeyDetails(ctx context.Context, ks *keyState) error {
 			return s.g.fault(fmt.Sprintf("get key policy (%s)", arn), err)
 		}
 	} else {
-		ks.key.Policy = pol
+		setPolicy(&ks.key, pol)
 		if strings.Contains(strings.ToLower(string(pol)), "kms:resourcealiases") {
 			if ks.key.Aliases, err = s.acct.KeyAliases(ctx, arn); err != nil {
 				return s.g.fault(fmt.Sprintf("list aliases (%s)", arn), err)
@@ -558,7 +558,7 @@ func (s *session) fixKey(ctx context.Context, ks *keyState, live []*topicState) 
 		return nil
 	}
 	owners := reporting(ks, live)
-	ch, err := plan.Fix(ks.key.Policy, grants)
+	ch, err := plan.FixDoc(ks.key.Parsed, ks.key.Policy, grants)
 	if errors.Is(err, plan.ErrTooLarge) {
 		for _, ts := range owners {
 			ts.eval.Findings = append(ts.eval.Findings, rules.Finding{Code: rules.PolicyTooLarge, KeyARN: ks.key.ARN,
@@ -633,7 +633,7 @@ func (s *session) writeKeyPolicy(ctx context.Context, ks *keyState, ch plan.Chan
 				act.Status, act.Detail = report.StatusFailed, "the key policy kept changing while the fix was prepared"
 				return act, nil
 			}
-			ks.key.Policy = current
+			setPolicy(&ks.key, current)
 			for _, ts := range ks.topics {
 				ts.result = rules.Evaluate(s.input(ts, &ks.key))
 			}
@@ -642,7 +642,7 @@ func (s *session) writeKeyPolicy(ctx context.Context, ks *keyState, ch plan.Chan
 				act.Status, act.Detail = report.StatusSkipped, "the key policy was changed by someone else and needs no fix now"
 				return act, nil
 			}
-			if ch, err = plan.Fix(current, grants); err != nil {
+			if ch, err = plan.FixDoc(ks.key.Parsed, current, grants); err != nil {
 				act.Status, act.Detail = report.StatusFailed, err.Error()
 				return act, nil
 			}
@@ -668,7 +668,7 @@ func (s *session) writeKeyPolicy(ctx context.Context, ks *keyState, ch plan.Chan
 			act.Status, act.Detail = report.StatusFailed, "the key policy read back differs from the one written"
 			return act, nil
 		}
-		ks.key.Policy = back
+		setPolicy(&ks.key, back)
 		act.Status = report.StatusApplied
 		return act, nil
 	}
@@ -739,6 +739,16 @@ func failedFix(acts []report.Action) bool {
 		}
 	}
 	return false
+}
+
+// setPolicy records a key policy and its parse: the policy is parsed once
+// per key and shared (read-only) by every topic judged on it.
+func setPolicy(k *rules.Key, p []byte) {
+	k.Policy = p
+	k.Parsed = nil
+	if doc, err := policy.Parse(p); err == nil {
+		k.Parsed = doc
+	}
 }
 
 func hash(b []byte) string {
