@@ -97,8 +97,10 @@ func InTable(principal string) bool {
 
 // SourceARN fills the pattern for a topic's partition, region and account.
 func (s Source) SourceARN(partition, region, account string) string {
-	r := strings.NewReplacer("{partition}", partition, "{region}", region, "{account}", account)
-	return r.Replace(s.ARNPattern)
+	// Plain replacements: a strings.Replacer per call cost a tenth of a judgement.
+	p := strings.ReplaceAll(s.ARNPattern, "{partition}", partition)
+	p = strings.ReplaceAll(p, "{region}", region)
+	return strings.ReplaceAll(p, "{account}", account)
 }
 
 // All returns the table (a copy).
