@@ -9,6 +9,7 @@ import (
 	"slices"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/credentials"
@@ -177,8 +178,10 @@ func NewDemo(t testing.TB) (*Stack, *Demo) {
 // DemoClients returns SDK clients pointed at the stack (KMS at local-kms when
 // the stack runs it).
 func DemoClients(s *Stack) (*kms.Client, *sns.Client, *sqs.Client) {
+	// No retries behind the caller's back: every failure surfaces (Alerts
+	// retries itself, safely).
 	cfg := aws.Config{Region: KumoRegion, Credentials: credentials.NewStaticCredentialsProvider("test", "test", ""),
-		BaseEndpoint: aws.String(s.Kumo.URL)}
+		BaseEndpoint: aws.String(s.Kumo.URL), Retryer: func() aws.Retryer { return aws.NopRetryer{} }}
 	kcfg := cfg.Copy()
 	if s.KMS != nil {
 		kcfg.BaseEndpoint = aws.String(s.KMS.URL)
@@ -235,7 +238,10 @@ func SeedDemo(ctx context.Context, s *Stack) (*Demo, error) {
 		d.TopicKeys[arn] = t.key
 	}
 	d.AlertTopicARN = d.Topics[DemoAlertTopic]
-	q, err := d.SQS.CreateQueue(ctx, &sqs.CreateQueueInput{QueueName: aws.String(DemoAlertQueue)})
+	// Visibility timeout 0: a received message stays visible until deleted,
+	// so a ReceiveMessage whose answer is lost hides nothing from the next.
+	q, err := d.SQS.CreateQueue(ctx, &sqs.CreateQueueInput{QueueName: aws.String(DemoAlertQueue),
+		Attributes: map[string]string{string(sqstypes.QueueAttributeNameVisibilityTimeout): "0"}})
 	if err != nil {
 		return nil, fmt.Errorf("seed demo: create queue: %w", err)
 	}
@@ -295,8 +301,20 @@ type AlertMessage struct {
 func (d *Demo) Alerts(ctx context.Context) ([]AlertMessage, error) {
 	var out []AlertMessage
 	for {
-		r, err := d.SQS.ReceiveMessage(ctx, &sqs.ReceiveMessageInput{QueueUrl: aws.String(d.AlertQueueURL),
-			MaxNumberOfMessages: 10, WaitTimeSeconds: 0})
+		var r *sqs.ReceiveMessageOutput
+		var err error
+		// Seen here under load, rarely: a ReceiveMessage answer cut short
+		// ("use of closed network connection" while reading the body). The
+		// queue's visibility timeout of 0 makes a second try see the same
+		// messages, so retrying is safe.
+		for attempt := 0; attempt < 3; attempt++ {
+			r, err = d.SQS.ReceiveMessage(ctx, &sqs.ReceiveMessageInput{QueueUrl: aws.String(d.AlertQueueURL),
+				MaxNumberOfMessages: 10, WaitTimeSeconds: 0})
+			if err == nil || ctx.Err() != nil {
+				break
+			}
+			time.Sleep(50 * time.Millisecond)
+		}
 		if err != nil {
 			return nil, fmt.Errorf("receive alerts: %w", err)
 		}
