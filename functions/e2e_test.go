@@ -936,3 +936,26 @@ func TestSweepBatches(t *testing.T) {
 		t.Errorf("alerts %v, want the 4 non-compliant demo topics", got)
 	}
 }
+
+// TestAlertOmitsMissingCost: an unencrypted topic has no KMS cost, and the
+// alert's kmsCost (omitempty) must then be left out, not sent as null.
+// Fails today: guard.Alert.Cost is an interface holding a nil
+// *cost.Estimate, which omitempty does not omit.
+func TestAlertOmitsMissingCost(t *testing.T) {
+	r := newRig(t, "alert", nil)
+	r.invoke("topic-guard-CreateTopic-audit-unencrypted.json")
+	msgs, err := r.demo.Alerts(t.Context())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(msgs) != 1 {
+		t.Fatalf("%d alerts, want 1", len(msgs))
+	}
+	var body map[string]json.RawMessage
+	if err := json.Unmarshal([]byte(msgs[0].Message), &body); err != nil {
+		t.Fatal(err)
+	}
+	if v, ok := body["kmsCost"]; ok {
+		t.Errorf("alert for the unencrypted topic has kmsCost %s; want it left out", v)
+	}
+}
