@@ -4,9 +4,10 @@
 // Hub calls kumo lacks, and each function binary under aws-lambda-rie, the
 // runtime emulator inside `sam local invoke`. No Docker, no AWS account.
 //
-// It is test support: it never ships in a Lambda bundle, and it talks to the
-// emulators over plain HTTP, so it imports no AWS SDK (its tests do, to prove
-// the emulators answer the real clients).
+// It is test support: it never ships in a Lambda bundle. The harness talks to
+// the emulators over plain HTTP; only the demo seed (demo.go, shared by the
+// end-to-end tests and `make run`) uses the AWS SDK, to create the demo
+// account through the same APIs a user would.
 //
 // # Use in a test
 //

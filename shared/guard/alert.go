@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"strings"
 
+	"github.com/snskeyguard/snskeyguard/shared/cost"
 	"github.com/snskeyguard/snskeyguard/shared/report"
 	"github.com/snskeyguard/snskeyguard/shared/rules"
 )
@@ -32,7 +33,7 @@ type Alert struct {
 	Compliance string            `json:"compliance"`
 	Findings   []rules.Finding   `json:"findings"`
 	Actions    []report.Action   `json:"actions"`
-	Cost       any               `json:"kmsCost,omitempty"`
+	Cost       *cost.Estimate    `json:"kmsCost,omitempty"`
 	Attributes map[string]string `json:"-"`
 }
 
@@ -99,7 +100,13 @@ func alertMessage(mode, kind string, e report.Evaluation) (string, string, map[s
 	cs := uniqueCodes(e.Findings)
 	subject := fmt.Sprintf("SNS topic %s: %s (%s)", name, strings.ToLower(strings.ReplaceAll(e.Compliance, "_", "-")), strings.Join(cs, ", "))
 	if kind == "remediated" {
-		subject = fmt.Sprintf("SNS topic %s: key policy fixed (%s)", name, strings.Join(cs, ", "))
+		what := "key policy fixed"
+		for _, a := range e.Actions {
+			if a.Type == report.ActionSetTopicKey && a.Status == report.StatusApplied {
+				what = "moved to the remediation key"
+			}
+		}
+		subject = fmt.Sprintf("SNS topic %s: %s (%s)", name, what, strings.Join(cs, ", "))
 	}
 	if len(subject) > 100 {
 		subject = subject[:97] + "..."
