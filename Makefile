@@ -43,6 +43,20 @@ fuzz:
 		else cat .cache/fuzz.log; exit 1; fi; \
 	done
 
+# Speed and cost figures of issue 5 against kumo on this machine (a few
+# minutes): one line per figure on stdout, how they were measured on stderr.
+bench: tools
+	PATH="$(BIN):$$PATH" $(GO) run ./shared/bench/cmd/bench
+
+# Reliability and security suites (shared/reliability) with more seeded fault
+# runs than `make test`; prints the figures, or the whole log on failure.
+RELIABILITY_RUNS ?= 500
+reliability: tools
+	@mkdir -p .cache
+	@PATH="$(BIN):$$PATH" RELIABILITY_RUNS=$(RELIABILITY_RUNS) $(GO) test -count=1 -v -timeout 30m ./shared/reliability/ \
+		> .cache/reliability.log 2>&1 || { cat .cache/reliability.log; exit 1; }
+	@grep -E '^(faults_injected|faults_survived|events_lost|invalid_policies_written|bad_inputs|panics|race_runs)=' .cache/reliability.log
+
 # SAM (BuildMethod: makefile): sam build calls these with ARTIFACTS_DIR set.
 LAMBDA_BUILD = GOOS=linux GOARCH=arm64 CGO_ENABLED=0 $(GO) build -tags lambda.norpc -trimpath -ldflags="-s -w" -o $(ARTIFACTS_DIR)/bootstrap
 build-TopicGuardFunction:
