@@ -2,7 +2,6 @@ package trigger
 
 import (
 	"fmt"
-	"regexp"
 	"strings"
 	"unicode/utf8"
 )
@@ -14,19 +13,11 @@ func (a arn) String() string {
 	return "arn:" + a.Partition + ":" + a.Service + ":" + a.Region + ":" + a.Account + ":" + a.Resource
 }
 
-var (
-	regionRE    = regexp.MustCompile(`^[a-z]{2}(-[a-z]+)+-[0-9]{1,2}$`)
-	accountRE   = regexp.MustCompile(`^[0-9]{12}$`)
-	topicNameRE = regexp.MustCompile(`^[A-Za-z0-9_-]+(\.fifo)?$`)
-	keyIDRE     = regexp.MustCompile(`^([0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}|mrk-[0-9a-fA-F]{32})$`)
-	aliasNameRE = regexp.MustCompile(`^alias/[A-Za-z0-9/_-]{1,250}$`)
-)
-
 // partitionOf returns the partition a region belongs to. Only the three
 // public partitions are supported: the guard's per-service source-ARN table
 // and its tests know no others, so an ISO region is refused rather than guessed.
 func partitionOf(region string) (string, error) {
-	if !regionRE.MatchString(region) {
+	if !validRegion(region) {
 		return "", fmt.Errorf("region %s is not a region name", clip(region))
 	}
 	switch {
@@ -40,7 +31,7 @@ func partitionOf(region string) (string, error) {
 	return "aws", nil
 }
 
-func validAccount(s string) bool { return accountRE.MatchString(s) }
+func validAccount(s string) bool { return len(s) == 12 && allIn(s, isDigit) }
 
 // parseARN splits and checks the fields every ARN the guard sees shares: a
 // supported partition, a region (when present) of that partition, and an
@@ -93,7 +84,7 @@ func parseTopicARN(s string) (arn, error) {
 }
 
 func checkTopicName(name string) error {
-	if len(name) > 256 || !topicNameRE.MatchString(name) {
+	if len(name) > 256 || !validTopicName(name) {
 		return fmt.Errorf("%s is not a topic name (1-256 letters, digits, - and _, optional .fifo)", clip(name))
 	}
 	return nil
@@ -111,7 +102,7 @@ func parseKeyARN(s string) (arn, error) {
 	if a.Region == "" || a.Account == "" {
 		return arn{}, fmt.Errorf("key ARN %s: missing region or account", clip(s))
 	}
-	if !keyIDRE.MatchString(strings.TrimPrefix(a.Resource, "key/")) {
+	if !validKeyID(strings.TrimPrefix(a.Resource, "key/")) {
 		return arn{}, fmt.Errorf("key ARN %s: %s is not a key id", clip(s), clip(strings.TrimPrefix(a.Resource, "key/")))
 	}
 	return a, nil
@@ -123,7 +114,7 @@ func keyARN(idOrARN, partition, region, account string) (arn, error) {
 	if strings.HasPrefix(idOrARN, "arn:") {
 		return parseKeyARN(idOrARN)
 	}
-	if !keyIDRE.MatchString(idOrARN) {
+	if !validKeyID(idOrARN) {
 		return arn{}, fmt.Errorf("%s is not a key id or key ARN", clip(idOrARN))
 	}
 	return arn{Partition: partition, Service: "kms", Region: region, Account: account, Resource: "key/" + idOrARN}, nil

@@ -249,7 +249,7 @@ func decodeKeyCall(r Request, detail, params object) (Request, error) {
 		if r.Alias, err = params.need("aliasName"); err != nil {
 			return Request{}, err
 		}
-		if !aliasNameRE.MatchString(r.Alias) {
+		if !validAliasName(r.Alias) {
 			return Request{}, malformed("event.detail.requestParameters.aliasName %s is not an alias name", clip(r.Alias))
 		}
 		field = "targetKeyId"
