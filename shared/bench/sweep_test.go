@@ -37,8 +37,8 @@ func BenchmarkSweepInProcess(b *testing.B) {
 		if err != nil {
 			b.Fatal(err)
 		}
-		if len(rep.Evaluations) != topics {
-			b.Fatalf("%d evaluations, want %d", len(rep.Evaluations), topics)
+		if rep.Summary == nil || rep.Summary.Topics != topics {
+			b.Fatalf("report summary %+v, want %d topics", rep.Summary, topics)
 		}
 	}
 	b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N*topics), "ns/topic")

@@ -38,6 +38,7 @@ var (
 func Main(name string, entry Entry) {
 	log := telemetry.Setup()
 	setMemoryLimit(os.Getenv)
+	setGCPercent(os.Getenv)
 	h, err := New(context.Background(), name, entry, os.Getenv, log)
 	if err != nil {
 		log.Error("init failed", "function", name, "error", err)
@@ -110,6 +111,18 @@ func Guard(settings guard.Settings, edge *awsedge.Edge, log *slog.Logger) *guard
 		Classify: func(err error) guard.ErrClass { return guard.ErrClass(awsedge.Classify(err)) },
 		Log:      log,
 	}
+}
+
+// setGCPercent collects garbage at 50% heap growth instead of Go's 100%
+// unless GOGC is set: the functions wait on AWS, not on the CPU, and memory
+// is what Lambda bills and caps (a 10,000-topic sweep peaks at 57 MB instead
+// of 68 MB; `make bench`).
+func setGCPercent(getenv func(string) string) int {
+	if getenv("GOGC") != "" {
+		return -1
+	}
+	debug.SetGCPercent(50)
+	return 50
 }
 
 func diff(before, after map[string]int) map[string]int {

@@ -18,3 +18,13 @@ func TestSetMemoryLimit(t *testing.T) {
 		t.Fatalf("no memory size: got %d", got)
 	}
 }
+
+func TestSetGCPercent(t *testing.T) {
+	defer debug.SetGCPercent(debug.SetGCPercent(100))
+	if got := setGCPercent(func(string) string { return "" }); got != 50 || debug.SetGCPercent(50) != 50 {
+		t.Fatalf("got %d", got)
+	}
+	if got := setGCPercent(func(k string) string { return map[string]string{"GOGC": "200"}[k] }); got != -1 {
+		t.Fatalf("GOGC must win, got %d", got)
+	}
+}
