@@ -295,11 +295,33 @@ func (e *Edge) Account(ctx context.Context, accountID string) (*Account, error) 
 	return a, nil
 }
 
+// AccountIn returns the clients for accountID in region: the resource's
+// region, which for an event forwarded across regions (organization rollout)
+// is not the function's. "" or the function's region is Account.
+func (e *Edge) AccountIn(ctx context.Context, accountID, region string) (*Account, error) {
+	a, err := e.Account(ctx, accountID)
+	if err != nil || region == "" || region == a.region {
+		return a, err
+	}
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	key := a.id + "/" + region
+	if r, ok := e.others[key]; ok {
+		return r, nil
+	}
+	cfg := a.cfg.Copy()
+	cfg.Region = region
+	r := newAccount(e, cfg, a.id)
+	e.others[key] = r
+	return r, nil
+}
+
 // Account is the set of clients for one AWS account (and the edge's region).
 type Account struct {
 	edge   *Edge
 	id     string // "" for the own account until GetCallerIdentity ran
 	region string
+	cfg    aws.Config // credentials and middleware, for the same account in another region
 
 	sns         *sns.Client
 	kms         *kms.Client
@@ -312,7 +334,7 @@ type Account struct {
 
 func newAccount(e *Edge, cfg aws.Config, id string) *Account {
 	return &Account{
-		edge: e, id: id, region: cfg.Region,
+		edge: e, id: id, region: cfg.Region, cfg: cfg,
 		sns:         sns.NewFromConfig(cfg),
 		kms:         kms.NewFromConfig(cfg),
 		sts:         sts.NewFromConfig(cfg),

@@ -100,8 +100,8 @@ func setMemoryLimit(getenv func(string) string) int64 {
 func Guard(settings guard.Settings, edge *awsedge.Edge, log *slog.Logger) *guard.Guard {
 	return &guard.Guard{
 		Settings: settings,
-		Account: func(ctx context.Context, id string) (guard.Account, error) {
-			a, err := edge.Account(ctx, id)
+		Account: func(ctx context.Context, id, region string) (guard.Account, error) {
+			a, err := edge.AccountIn(ctx, id, region)
 			if err != nil {
 				return nil, err
 			}

@@ -60,8 +60,9 @@ const (
 // Guard holds the wiring of one function instance.
 type Guard struct {
 	Settings Settings
-	// Account returns the AWS view of an account ("" = the function's own).
-	Account func(ctx context.Context, accountID string) (Account, error)
+	// Account returns the AWS view of an account ("" = the function's own)
+	// in a region ("" = the function's own): where the resource lives.
+	Account func(ctx context.Context, accountID, region string) (Account, error)
 	// Identity returns the function's own account and role ARN (for self-recognition).
 	Identity func(ctx context.Context) (account, roleARN string, err error)
 	// Classify maps an AWS error to its class.

@@ -27,7 +27,7 @@ const defaultPolicy = `{"Version":"2012-10-17","Id":"key-default-1","Statement":
 func newGuard(f *fakeAccount, mode string, required ...string) *Guard {
 	return &Guard{
 		Settings: Settings{Mode: mode, RequiredPrincipals: required, AlertTopicARN: "arn:aws:sns:us-east-1:111122223333:guard-alerts"},
-		Account:  func(context.Context, string) (Account, error) { return f, nil },
+		Account:  func(context.Context, string, string) (Account, error) { return f, nil },
 		Identity: func(context.Context) (string, string, error) { return "111122223333", selfRole, nil },
 		Classify: classifyFake,
 		Log:      slog.New(slog.NewTextHandler(io.Discard, nil)),
@@ -448,14 +448,17 @@ func TestOtherAccountEventActsThroughThatAccount(t *testing.T) {
 	f.addTopic("orders", "alias/orders", "")
 	g := newGuard(f, ModeAlert)
 	var asked []string
-	g.Account = func(_ context.Context, id string) (Account, error) { asked = append(asked, id); return f, nil }
+	g.Account = func(_ context.Context, id, region string) (Account, error) {
+		asked = append(asked, id+"/"+region)
+		return f, nil
+	}
 	if _, err := g.HandleTopicEvent(context.Background(), createTopic(t, "orders")); err != nil {
 		t.Fatal(err)
 	}
-	if !reflect.DeepEqual(asked, []string{"111122223333"}) {
+	if !reflect.DeepEqual(asked, []string{"111122223333/us-east-1"}) {
 		t.Fatalf("accounts asked %v", asked)
 	}
-	g.Account = func(context.Context, string) (Account, error) {
+	g.Account = func(context.Context, string, string) (Account, error) {
 		return nil, errors.New("no cross-account role configured")
 	}
 	if _, err := g.HandleTopicEvent(context.Background(), createTopic(t, "orders")); err == nil {
@@ -499,7 +502,7 @@ func TestKeyEventUsesConfigQueryAndFallsBackOnEmpty(t *testing.T) {
 	}{{[]string{a}, 0}, {nil, 1}} {
 		f.calls = map[string]int{}
 		g := newGuard(f, ModeAlert, "cloudwatch.amazonaws.com")
-		g.Account = func(context.Context, string) (Account, error) { return selectingAccount{f, tc.answer}, nil }
+		g.Account = func(context.Context, string, string) (Account, error) { return selectingAccount{f, tc.answer}, nil }
 		rep, err := g.HandleKeyEvent(context.Background(), ev)
 		if err != nil {
 			t.Fatal(err)

@@ -176,7 +176,7 @@ func (g *Guard) begin(ctx context.Context, req trigger.Request) (Account, report
 			return nil, rep, true, nil
 		}
 	}
-	acct, err := g.Account(ctx, req.Account)
+	acct, err := g.Account(ctx, req.Account, req.Region)
 	if err != nil {
 		return nil, rep, true, g.fault("account "+req.Account, err)
 	}
