@@ -7,6 +7,7 @@ package function
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"log/slog"
 	"os"
@@ -102,6 +103,13 @@ func Guard(settings guard.Settings, edge *awsedge.Edge, log *slog.Logger) *guard
 		Settings: settings,
 		Account: func(ctx context.Context, id, region string) (guard.Account, error) {
 			a, err := edge.AccountIn(ctx, id, region)
+			if errors.Is(err, awsedge.ErrNoCrossAccountRole) {
+				// Without CROSS_ACCOUNT_ROLE_NAME the function acts with its own
+				// credentials: AWS then answers what this role may see (often
+				// access denied, reported as such), and nothing is widened.
+				log.Warn("event from another account and no CROSS_ACCOUNT_ROLE_NAME: using the function's own credentials", "account", id)
+				a, err = edge.AccountIn(ctx, "", region)
+			}
 			if err != nil {
 				return nil, err
 			}

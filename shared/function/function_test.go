@@ -1,8 +1,16 @@
 package function
 
 import (
+	"context"
+	"fmt"
+	"log/slog"
+	"net/http"
+	"net/http/httptest"
 	"runtime/debug"
 	"testing"
+
+	"github.com/snskeyguard/snskeyguard/shared/awsedge"
+	"github.com/snskeyguard/snskeyguard/shared/guard"
 )
 
 func TestSetMemoryLimit(t *testing.T) {
@@ -26,5 +34,32 @@ func TestSetGCPercent(t *testing.T) {
 	}
 	if got := setGCPercent(func(k string) string { return map[string]string{"GOGC": "200"}[k] }); got != -1 {
 		t.Fatalf("GOGC must win, got %d", got)
+	}
+}
+
+func TestOtherAccountWithoutRoleUsesOwnCredentials(t *testing.T) {
+	sts := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "text/xml")
+		fmt.Fprint(w, `<GetCallerIdentityResponse xmlns="https://sts.amazonaws.com/doc/2011-06-15/"><GetCallerIdentityResult>`+
+			`<Arn>arn:aws:sts::000000000000:assumed-role/guard/fn</Arn><UserId>AROA:fn</UserId><Account>000000000000</Account>`+
+			`</GetCallerIdentityResult><ResponseMetadata><RequestId>1</RequestId></ResponseMetadata></GetCallerIdentityResponse>`)
+	}))
+	defer sts.Close()
+	t.Setenv("AWS_ENDPOINT_URL", sts.URL)
+	t.Setenv("AWS_ACCESS_KEY_ID", "test")
+	t.Setenv("AWS_SECRET_ACCESS_KEY", "test")
+	t.Setenv("AWS_REGION", "us-east-1")
+	edge, err := awsedge.Load(context.Background(), awsedge.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	g := Guard(guard.Settings{Mode: guard.ModeAlert}, edge, slog.New(slog.DiscardHandler))
+	a, err := g.Account(context.Background(), "111122223333", "us-east-1")
+	if err != nil || a == nil {
+		t.Fatalf("account: %v %v", a, err)
+	}
+	own, _ := g.Account(context.Background(), "", "us-east-1")
+	if a.(account).Account != own.(account).Account {
+		t.Fatal("want the function's own clients")
 	}
 }
