@@ -512,3 +512,28 @@ func TestKeyEventUsesConfigQueryAndFallsBackOnEmpty(t *testing.T) {
 		}
 	}
 }
+
+// A compliant CreateTopic costs the topic read, the key's description and
+// policy, and the discovery listings: nothing more (issue 5).
+func TestCompliantCreateTopicMakesOnlyTheNeededCalls(t *testing.T) {
+	f := newFake()
+	compliant := `{"Version":"2012-10-17","Statement":[{"Sid":"root","Effect":"Allow","Principal":{"AWS":"arn:aws:iam::111122223333:root"},"Action":"kms:*","Resource":"*"},` +
+		`{"Sid":"cw","Effect":"Allow","Principal":{"Service":"cloudwatch.amazonaws.com"},"Action":["kms:GenerateDataKey*","kms:Decrypt"],"Resource":"*",` +
+		`"Condition":{"StringEquals":{"aws:SourceAccount":"111122223333"},"ArnLike":{"aws:SourceArn":"arn:aws:cloudwatch:us-east-1:111122223333:alarm:*"}}}]}`
+	f.addKey("1234abcd-12ab-34cd-56ef-1234567890ab", compliant, "alias/orders")
+	arn := f.addTopic("orders", "alias/orders", "")
+	f.alarms[arn] = []string{"arn:aws:cloudwatch:us-east-1:111122223333:alarm:high-latency"}
+	g := newGuard(f, ModeRemediate)
+	g.Settings.DiscoverSources = true
+	rep, err := g.HandleTopicEvent(context.Background(), createTopic(t, "orders"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if rep.Evaluations[0].Compliance != rules.Compliant {
+		t.Fatalf("evaluation %+v", rep.Evaluations[0])
+	}
+	want := map[string]int{"GetTopicAttributes": 1, "DescribeKey": 1, "GetKeyPolicy": 1, "DescribeAlarms": 1, "ListRules": 1}
+	if !reflect.DeepEqual(f.calls, want) {
+		t.Fatalf("calls %v, want %v", f.calls, want)
+	}
+}
