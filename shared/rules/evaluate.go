@@ -124,6 +124,14 @@ func (e *evaluator) run() {
 		e.key(KeyNotFound, "publishing to this topic fails with KMSNotFoundException: key "+named+" was not found")
 		return
 	}
+	if k.ReadError != KeyReadOK {
+		// A key named by an ARN of another region cannot be read from the
+		// topic's region, and SNS could not use it anyway: the place is the
+		// finding. In another account the place is reported with the read error.
+		if _, isARN := parseARN(named); isARN && !e.keyPlace() {
+			return
+		}
+	}
 	if !e.keyReadable(k, named) {
 		return
 	}
