@@ -2,6 +2,7 @@ package emulator
 
 import (
 	"context"
+	_ "embed"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -344,213 +345,17 @@ func (d *Demo) Alerts(ctx context.Context) ([]AlertMessage, error) {
 	}
 }
 
-// samplePolicy01 is shared/samples/kms-policy-01-default.json.
-const samplePolicy01 = `{
-  "Version": "2012-10-17",
-  "Id": "key-default-1",
-  "Statement": [
-    {
-      "Sid": "Enable IAM User Permissions",
-      "Effect": "Allow",
-      "Principal": {
-        "AWS": "arn:aws:iam::111122223333:root"
-      },
-      "Action": "kms:*",
-      "Resource": "*"
-    }
-  ]
-}
-`
-
-// samplePolicy02 is shared/samples/kms-policy-02-compliant-cloudwatch-s3-events.json.
-const samplePolicy02 = `{
-  "Version": "2012-10-17",
-  "Id": "sns-sse-cmk-policy",
-  "Statement": [
-    {
-      "Sid": "Enable IAM User Permissions",
-      "Effect": "Allow",
-      "Principal": {
-        "AWS": "arn:aws:iam::111122223333:root"
-      },
-      "Action": "kms:*",
-      "Resource": "*"
-    },
-    {
-      "Sid": "Allow access for Key Administrators",
-      "Effect": "Allow",
-      "Principal": {
-        "AWS": "arn:aws:iam::111122223333:role/platform-kms-admin"
-      },
-      "Action": [
-        "kms:Create*",
-        "kms:Describe*",
-        "kms:Enable*",
-        "kms:List*",
-        "kms:Put*",
-        "kms:Update*",
-        "kms:Revoke*",
-        "kms:Disable*",
-        "kms:Get*",
-        "kms:Delete*",
-        "kms:TagResource",
-        "kms:UntagResource",
-        "kms:ScheduleKeyDeletion",
-        "kms:CancelKeyDeletion"
-      ],
-      "Resource": "*"
-    },
-    {
-      "Sid": "AllowPublishersViaSNS",
-      "Effect": "Allow",
-      "Principal": {
-        "AWS": "*"
-      },
-      "Action": [
-        "kms:GenerateDataKey*",
-        "kms:Decrypt"
-      ],
-      "Resource": "*",
-      "Condition": {
-        "StringEquals": {
-          "kms:CallerAccount": "111122223333",
-          "kms:ViaService": "sns.us-east-1.amazonaws.com"
-        }
-      }
-    },
-    {
-      "Sid": "AllowCloudWatchAlarmsToPublishToEncryptedTopics",
-      "Effect": "Allow",
-      "Principal": {
-        "Service": "cloudwatch.amazonaws.com"
-      },
-      "Action": [
-        "kms:GenerateDataKey*",
-        "kms:Decrypt"
-      ],
-      "Resource": "*",
-      "Condition": {
-        "StringEquals": {
-          "aws:SourceAccount": "111122223333"
-        },
-        "ArnLike": {
-          "aws:SourceArn": "arn:aws:cloudwatch:us-east-1:111122223333:alarm:*"
-        }
-      }
-    },
-    {
-      "Sid": "AllowS3EventNotificationsToPublishToEncryptedTopics",
-      "Effect": "Allow",
-      "Principal": {
-        "Service": "s3.amazonaws.com"
-      },
-      "Action": [
-        "kms:GenerateDataKey*",
-        "kms:Decrypt"
-      ],
-      "Resource": "*",
-      "Condition": {
-        "StringEquals": {
-          "aws:SourceAccount": "111122223333"
-        },
-        "ArnLike": {
-          "aws:SourceArn": "arn:aws:s3:::orders-ingest-*"
-        }
-      }
-    },
-    {
-      "Sid": "AllowEventBridgeToPublishToEncryptedTopics",
-      "Effect": "Allow",
-      "Principal": {
-        "Service": "events.amazonaws.com"
-      },
-      "Action": [
-        "kms:GenerateDataKey*",
-        "kms:Decrypt"
-      ],
-      "Resource": "*"
-    }
-  ]
-}
-`
-
-// samplePolicy04 is shared/samples/kms-policy-04-sourcearn-wrongly-on-events.json.
-const samplePolicy04 = `{
-  "Version": "2012-10-17",
-  "Id": "sns-sse-cmk-policy",
-  "Statement": [
-    {
-      "Sid": "Enable IAM User Permissions",
-      "Effect": "Allow",
-      "Principal": {
-        "AWS": "arn:aws:iam::111122223333:root"
-      },
-      "Action": "kms:*",
-      "Resource": "*"
-    },
-    {
-      "Sid": "AllowCloudWatchAlarmsToPublishToEncryptedTopics",
-      "Effect": "Allow",
-      "Principal": {
-        "Service": "cloudwatch.amazonaws.com"
-      },
-      "Action": [
-        "kms:GenerateDataKey*",
-        "kms:Decrypt"
-      ],
-      "Resource": "*",
-      "Condition": {
-        "StringEquals": {
-          "aws:SourceAccount": "111122223333"
-        },
-        "ArnLike": {
-          "aws:SourceArn": "arn:aws:cloudwatch:us-east-1:111122223333:alarm:*"
-        }
-      }
-    },
-    {
-      "Sid": "AllowS3EventNotificationsToPublishToEncryptedTopics",
-      "Effect": "Allow",
-      "Principal": {
-        "Service": "s3.amazonaws.com"
-      },
-      "Action": [
-        "kms:GenerateDataKey*",
-        "kms:Decrypt"
-      ],
-      "Resource": "*",
-      "Condition": {
-        "StringEquals": {
-          "aws:SourceAccount": "111122223333"
-        },
-        "ArnLike": {
-          "aws:SourceArn": "arn:aws:s3:::orders-ingest-*"
-        }
-      }
-    },
-    {
-      "Sid": "AllowEventBridgeToPublishToEncryptedTopics",
-      "Effect": "Allow",
-      "Principal": {
-        "Service": "events.amazonaws.com"
-      },
-      "Action": [
-        "kms:GenerateDataKey*",
-        "kms:Decrypt"
-      ],
-      "Resource": "*",
-      "Condition": {
-        "StringEquals": {
-          "aws:SourceAccount": "111122223333"
-        },
-        "ArnLike": {
-          "aws:SourceArn": "arn:aws:events:us-east-1:111122223333:rule/*"
-        }
-      }
-    }
-  ]
-}
-`
+// Samples 01, 02 and 04 of shared/samples, kept as the sample files
+// themselves (TestDemoSamples holds them to the rules package's copies)
+// rather than as Go strings that could drift from them unnoticed.
+var (
+	//go:embed testdata/demo/kms-policy-01-default.json
+	samplePolicy01 string
+	//go:embed testdata/demo/kms-policy-02-compliant-cloudwatch-s3-events.json
+	samplePolicy02 string
+	//go:embed testdata/demo/kms-policy-04-sourcearn-wrongly-on-events.json
+	samplePolicy04 string
+)
 
 // alertKeyPolicy is template.yaml's AlertKey policy for the demo account and
 // the roles of the three functions (stack name snskeyguard).

@@ -2,6 +2,8 @@ package emulator
 
 import (
 	"maps"
+	"os"
+	"path/filepath"
 	"slices"
 	"strings"
 	"testing"
@@ -104,5 +106,23 @@ func TestSeedDemo(t *testing.T) {
 	// Alerts deletes what it read.
 	if again, err := d.Alerts(ctx); err != nil || len(again) != 0 {
 		t.Errorf("second Alerts = %+v, %v; want none", again, err)
+	}
+}
+
+// TestDemoSamples holds the demo's embedded sample policies to the copies of
+// shared/samples the rules tests judge, byte for byte.
+func TestDemoSamples(t *testing.T) {
+	for name, got := range map[string]string{
+		"kms-policy-01-default.json":                        samplePolicy01,
+		"kms-policy-02-compliant-cloudwatch-s3-events.json": samplePolicy02,
+		"kms-policy-04-sourcearn-wrongly-on-events.json":    samplePolicy04,
+	} {
+		want, err := os.ReadFile(filepath.Join("..", "rules", "testdata", name))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got != string(want) {
+			t.Errorf("embedded %s differs from shared/rules/testdata/%s", name, name)
+		}
 	}
 }
