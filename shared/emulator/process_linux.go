@@ -2,6 +2,7 @@ package emulator
 
 import (
 	"os"
+	"slices"
 	"strconv"
 	"strings"
 	"syscall"
@@ -14,11 +15,42 @@ func sysProcAttr() *syscall.SysProcAttr {
 	return &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGKILL}
 }
 
+// Children lists the processes whose parent is pid, in ascending order, read
+// from /proc (the function process is the child of aws-lambda-rie).
+func Children(pid int) ([]int, error) {
+	byParent, err := childrenByParent()
+	if err != nil {
+		return nil, err
+	}
+	out := slices.Clone(byParent[pid])
+	slices.Sort(out)
+	return out, nil
+}
+
 // descendants lists every process below pid, read from /proc.
 func descendants(pid int) []int {
-	entries, err := os.ReadDir("/proc")
+	children, err := childrenByParent()
 	if err != nil {
 		return nil
+	}
+	var out []int
+	queue := []int{pid}
+	for len(queue) > 0 {
+		p := queue[0]
+		queue = queue[1:]
+		for _, c := range children[p] {
+			out = append(out, c)
+			queue = append(queue, c)
+		}
+	}
+	return out
+}
+
+// childrenByParent maps every parent pid in /proc to its children.
+func childrenByParent() (map[int][]int, error) {
+	entries, err := os.ReadDir("/proc")
+	if err != nil {
+		return nil, err
 	}
 	children := map[int][]int{}
 	for _, e := range entries {
@@ -47,15 +79,5 @@ func descendants(pid int) []int {
 		}
 		children[ppid] = append(children[ppid], child)
 	}
-	var out []int
-	queue := []int{pid}
-	for len(queue) > 0 {
-		p := queue[0]
-		queue = queue[1:]
-		for _, c := range children[p] {
-			out = append(out, c)
-			queue = append(queue, c)
-		}
-	}
-	return out
+	return children, nil
 }

@@ -169,7 +169,7 @@ func sweep(ctx context.Context, root string, topics, keys int) ([]string, error)
 	if n := len(stack.Config.Evaluations()); n != topics {
 		return nil, fmt.Errorf("the Config fake stored %d evaluations, want %d", n, topics)
 	}
-	kids, err := bench.Children(fn.Pid())
+	kids, err := emulator.Children(fn.Pid())
 	if err != nil || len(kids) != 1 {
 		return nil, fmt.Errorf("function process under aws-lambda-rie (pid %d): %v %v", fn.Pid(), kids, err)
 	}
