@@ -357,26 +357,32 @@ func envJSON(path string) (map[string]map[string]string, error) {
 // binary is up to date and skips the link, which is most of the time of an
 // unchanged rebuild (measured here: 7 s cold, 1.2 s up to date, per function).
 func buildAll(root string) (map[string]string, error) {
+	return buildEach(func(function string) (string, error) {
+		bin := filepath.Join(root, ".cache", "functions", runtime.GOOS+"_"+runtime.GOARCH, "functions", function, "bootstrap")
+		cmd := exec.Command("go", "build", "-tags", "lambda.norpc", "-o", bin, "./functions/"+function)
+		cmd.Dir = root
+		cmd.Env = append(os.Environ(), "CGO_ENABLED=0", "GOOS="+runtime.GOOS, "GOARCH="+runtime.GOARCH)
+		if out, err := cmd.CombinedOutput(); err != nil {
+			return bin, fmt.Errorf("go build ./functions/%s: %w\n%s", function, err, out)
+		}
+		return bin, nil
+	})
+}
+
+// buildEach runs build for every function at once and gathers the binaries
+// by function name with every error.
+func buildEach(build func(function string) (string, error)) (map[string]string, error) {
 	var wg sync.WaitGroup
 	var mu sync.Mutex
 	bins := map[string]string{}
 	var errs []error
 	for _, ep := range entryPoints {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			bin := filepath.Join(root, ".cache", "functions", runtime.GOOS+"_"+runtime.GOARCH, "functions", ep.function, "bootstrap")
-			cmd := exec.Command("go", "build", "-tags", "lambda.norpc", "-o", bin, "./functions/"+ep.function)
-			cmd.Dir = root
-			cmd.Env = append(os.Environ(), "CGO_ENABLED=0", "GOOS="+runtime.GOOS, "GOARCH="+runtime.GOARCH)
-			out, err := cmd.CombinedOutput()
+		wg.Go(func() {
+			bin, err := build(ep.function)
 			mu.Lock()
 			defer mu.Unlock()
-			bins[ep.function] = bin
-			if err != nil {
-				errs = append(errs, fmt.Errorf("go build ./functions/%s: %w\n%s", ep.function, err, out))
-			}
-		}()
+			bins[ep.function], errs = bin, append(errs, err)
+		})
 	}
 	wg.Wait()
 	return bins, errors.Join(errs...)

@@ -3,9 +3,7 @@ package main
 import (
 	"bytes"
 	"context"
-	"errors"
 	"strings"
-	"sync"
 	"testing"
 
 	"github.com/snskeyguard/snskeyguard/shared/emulator"
@@ -14,22 +12,7 @@ import (
 // testBuild uses emulator.BuildFunction (build to a private name, then
 // rename): other test processes may run the same binaries meanwhile.
 func testBuild(string) (map[string]string, error) {
-	var wg sync.WaitGroup
-	var mu sync.Mutex
-	bins := map[string]string{}
-	var errs []error
-	for _, ep := range entryPoints {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			bin, err := emulator.BuildFunction(ep.function)
-			mu.Lock()
-			defer mu.Unlock()
-			bins[ep.function], errs = bin, append(errs, err)
-		}()
-	}
-	wg.Wait()
-	return bins, errors.Join(errs...)
+	return buildEach(emulator.BuildFunction)
 }
 
 // TestRunRemediate is `make run MODE=remediate`: exit 0, a row per
