@@ -245,18 +245,7 @@ func (w *work) fixService(t target) ([]string, error) {
 			summary = append(summary, fmt.Sprintf("add %s condition to statement %s for %s", strings.Join(added, " and "), label(s, i), t.principal))
 		}
 	}
-	if covered(doc, t) {
-		return summary, nil
-	}
-	if ours < 0 {
-		doc.Statements = append(doc.Statements, newStatement(t.principal, t.accounts, t.arns))
-		return append(summary, fmt.Sprintf("add statement %s for %s", SID(t.principal), t.principal)), nil
-	}
-	s := doc.Statements[ours]
-	accounts := mergeValues(conditionValues(s, "StringEquals", keySourceAccount), t.accounts)
-	arns := mergeValues(conditionValues(s, "ArnLike", keySourceARN), t.arns)
-	doc.Statements[ours] = newStatement(t.principal, accounts, arns)
-	return append(summary, fmt.Sprintf("update statement %s for %s", SID(t.principal), t.principal)), nil
+	return w.writeOurs(t, ours, summary), nil
 }
 
 // fixEvents makes EventBridge's grant true: it must not depend on keys that
@@ -291,15 +280,32 @@ func (w *work) fixEvents(t target) ([]string, error) {
 		}
 		summary = append(summary, fmt.Sprintf("remove %s from shared statement %s", eventsPrincipal, label(s, i)))
 	}
+	return w.writeOurs(t, ours, summary), nil
+}
+
+// writeOurs adds the statement with our Sid (ours < 0) or rewrites it when
+// the edits of existing statements left the grant uncovered. A rewrite keeps
+// the confused-deputy values it held; EventBridge's carries none.
+func (w *work) writeOurs(t target, ours int, summary []string) []string {
+	doc := w.doc
 	if covered(doc, t) {
-		return summary, nil
+		return summary
+	}
+	var accounts, arns []string
+	if t.principal != eventsPrincipal {
+		accounts, arns = t.accounts, t.arns
+		if ours >= 0 {
+			s := doc.Statements[ours]
+			accounts = mergeValues(conditionValues(s, "StringEquals", keySourceAccount), t.accounts)
+			arns = mergeValues(conditionValues(s, "ArnLike", keySourceARN), t.arns)
+		}
 	}
 	if ours < 0 {
-		doc.Statements = append(doc.Statements, newStatement(t.principal, nil, nil))
-		return append(summary, fmt.Sprintf("add statement %s for %s", SID(t.principal), t.principal)), nil
+		doc.Statements = append(doc.Statements, newStatement(t.principal, accounts, arns))
+		return append(summary, fmt.Sprintf("add statement %s for %s", SID(t.principal), t.principal))
 	}
-	doc.Statements[ours] = newStatement(t.principal, nil, nil)
-	return append(summary, fmt.Sprintf("update statement %s for %s", SID(t.principal), t.principal)), nil
+	doc.Statements[ours] = newStatement(t.principal, accounts, arns)
+	return append(summary, fmt.Sprintf("update statement %s for %s", SID(t.principal), t.principal))
 }
 
 // onlyService reports whether the service is the statement's only principal,
