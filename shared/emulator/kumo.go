@@ -267,14 +267,21 @@ func (k *Kumo) Pid() int { return k.p.cmd.Process.Pid }
 func NewKumo(t testing.TB, opts KumoOptions) *Kumo {
 	t.Helper()
 	RequireBinary(t, KumoBinary)
-	k, err := StartKumo(t.Context(), opts)
+	return startedForTest(t, "kumo", func(ctx context.Context) (*Kumo, error) { return StartKumo(ctx, opts) })
+}
+
+// startedForTest starts what (named in the failures) with the test's context,
+// fails the test when it cannot, and stops it when the test ends.
+func startedForTest[T interface{ Close() error }](t testing.TB, what string, start func(context.Context) (T, error)) T {
+	t.Helper()
+	v, err := start(t.Context())
 	if err != nil {
-		t.Fatalf("start kumo: %v", err)
+		t.Fatalf("start %s: %v", what, err)
 	}
 	t.Cleanup(func() {
-		if err := k.Close(); err != nil {
-			t.Errorf("stop kumo: %v", err)
+		if err := v.Close(); err != nil {
+			t.Errorf("stop %s: %v", what, err)
 		}
 	})
-	return k
+	return v
 }

@@ -138,14 +138,5 @@ func (l *LocalKMS) Pid() int { return l.p.cmd.Process.Pid }
 func NewLocalKMS(t testing.TB, opts LocalKMSOptions) *LocalKMS {
 	t.Helper()
 	RequireBinary(t, LocalKMSBinary)
-	l, err := StartLocalKMS(t.Context(), opts)
-	if err != nil {
-		t.Fatalf("start local-kms: %v", err)
-	}
-	t.Cleanup(func() {
-		if err := l.Close(); err != nil {
-			t.Errorf("stop local-kms: %v", err)
-		}
-	})
-	return l
+	return startedForTest(t, "local-kms", func(ctx context.Context) (*LocalKMS, error) { return StartLocalKMS(ctx, opts) })
 }

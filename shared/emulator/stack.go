@@ -47,16 +47,7 @@ func NewStack(t testing.TB, opts StackOptions) *Stack {
 	if opts.LocalKMS != nil {
 		RequireBinary(t, LocalKMSBinary)
 	}
-	s, err := StartStack(t.Context(), opts)
-	if err != nil {
-		t.Fatalf("start emulators: %v", err)
-	}
-	t.Cleanup(func() {
-		if err := s.Close(); err != nil {
-			t.Errorf("stop emulators: %v", err)
-		}
-	})
-	return s
+	return startedForTest(t, "emulators", func(ctx context.Context) (*Stack, error) { return StartStack(ctx, opts) })
 }
 
 // Close stops everything the stack started.
