@@ -215,14 +215,11 @@ func validate(grants []rules.Grant) ([]target, error) {
 func (w *work) fixService(t target) ([]string, error) {
 	doc := w.doc
 	var summary []string
-	ours, sid := -1, SID(t.principal)
+	ours, err := findOurs(doc, t.principal)
+	if err != nil {
+		return nil, err
+	}
 	for i, s := range doc.Statements {
-		if s.Sid == sid {
-			if err := checkOurs(s, t.principal, ours); err != nil {
-				return nil, err
-			}
-			ours = i
-		}
 		// Cheap tests first: most statements of a big policy name other principals.
 		if own, ok := s.OwnService(); !ok || !strings.EqualFold(own, t.principal) {
 			continue // shared statements are reported by the rules, never edited
@@ -253,14 +250,11 @@ func (w *work) fixService(t target) ([]string, error) {
 func (w *work) fixEvents(t target) ([]string, error) {
 	doc := w.doc
 	var summary []string
-	ours, sid := -1, SID(t.principal)
+	ours, err := findOurs(doc, t.principal)
+	if err != nil {
+		return nil, err
+	}
 	for i, s := range doc.Statements {
-		if s.Sid == sid {
-			if err := checkOurs(s, t.principal, ours); err != nil {
-				return nil, err
-			}
-			ours = i
-		}
 		if !listsService(s, eventsPrincipal) || !s.IsAllow() || !grantsKMS(s) || !requiresUnsupported(s) {
 			continue
 		}
@@ -326,6 +320,22 @@ func onlyService(s *policy.Statement, service string) bool {
 		}
 	}
 	return len(p.Service.Items) > 0
+}
+
+// findOurs returns the index of the statement carrying our Sid for the
+// principal, or -1, refusing one that checkOurs refuses. The edits that follow
+// change statements in place, never the Sid or the order, so the index stays.
+func findOurs(doc *policy.Document, principal string) (int, error) {
+	ours, sid := -1, SID(principal)
+	for i, s := range doc.Statements {
+		if s.Sid == sid {
+			if err := checkOurs(s, principal, ours); err != nil {
+				return -1, err
+			}
+			ours = i
+		}
+	}
+	return ours, nil
 }
 
 // checkOurs refuses to take over a statement that carries our Sid but is not
