@@ -119,7 +119,6 @@ type topicState struct {
 	repointTo *keyState
 	exempt    string // why the topic is exempt ("" = not)
 	gone      bool
-	fixed     bool // a fix for its findings was applied
 }
 
 // keyState is one KMS key as read in this invocation, shared by its topics.
@@ -611,7 +610,6 @@ func (s *session) fixKey(ctx context.Context, ks *keyState, live []*topicState) 
 // settle sets the compliance after a fix from a fresh judgement, keeping the
 // findings that were found (and fixed) in the report.
 func (s *session) settle(ts *topicState) {
-	ts.fixed = true
 	ts.eval.Compliance = ts.result.Compliance
 	if ts.result.Compliance == rules.Compliant {
 		ts.eval.Note = "fixed by the guard; findings show what was found"
