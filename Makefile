@@ -7,7 +7,7 @@ TOOLS := $(BIN)/kumo $(BIN)/local-kms $(BIN)/aws-lambda-rie
 FUNCTIONS := topic-guard key-guard config-rule
 FUZZTIME ?= 20s
 
-.PHONY: test vet unit fuzz tools run bench build clean reliability \
+.PHONY: test vet unit fuzz tools run bench build clean reliability oracle-deps oracle \
 	build-TopicGuardFunction build-KeyGuardFunction build-ConfigRuleFunction
 
 # make test: everything CI runs (vet, all tests incl. emulator end-to-end, bounded fuzzing).
@@ -16,7 +16,7 @@ test: vet tools unit fuzz
 vet:
 	$(GO) vet ./...
 
-unit: tools
+unit: tools oracle-deps
 	PATH="$(BIN):$$PATH" $(GO) test -count=1 -timeout 20m ./...
 
 # Bounded fuzz runs: each target for $(FUZZTIME); a crasher is written to the
@@ -56,6 +56,30 @@ reliability: tools
 	@PATH="$(BIN):$$PATH" RELIABILITY_RUNS=$(RELIABILITY_RUNS) $(GO) test -count=1 -v -timeout 30m ./shared/reliability/ \
 		> .cache/reliability.log 2>&1 || { cat .cache/reliability.log; exit 1; }
 	@grep -E '^(faults_injected|faults_survived|events_lost|invalid_policies_written|bad_inputs|panics|race_runs)=' .cache/reliability.log
+
+# The IAM oracle (internal/oracle): @cloud-copilot/iam-simulate at the version
+# pinned in internal/oracle/package-lock.json, installed with `npm ci` into the
+# git-ignored .cache/oracle once, and again only when the lock file changes.
+# Without npm the oracle tests skip (outside CI); CI requires it.
+ORACLE_DIR := $(CURDIR)/.cache/oracle
+ORACLE_STAMP := $(ORACLE_DIR)/node_modules/.package-lock.json
+
+oracle-deps:
+	@if command -v npm >/dev/null 2>&1; then $(MAKE) --no-print-directory $(ORACLE_STAMP); \
+	elif [ "$$CI" = true ]; then echo "oracle-deps: npm not found; CI needs node and npm for the IAM oracle tests" >&2; exit 1; \
+	else echo "oracle-deps: npm not found; the IAM oracle tests will skip"; fi
+
+$(ORACLE_STAMP): internal/oracle/package.json internal/oracle/package-lock.json
+	@mkdir -p $(ORACLE_DIR)
+	cp internal/oracle/package.json internal/oracle/package-lock.json $(ORACLE_DIR)/
+	cd $(ORACLE_DIR) && npm ci --ignore-scripts --no-audit --no-fund
+	@touch $@
+
+# The oracle's figures (differential test and never-widen check), or the whole log on failure.
+oracle: oracle-deps
+	@mkdir -p .cache
+	@$(GO) test -count=1 -v ./internal/oracle/ > .cache/oracle.log 2>&1 || { cat .cache/oracle.log; exit 1; }
+	@grep -E '^(oracle_|fixes_checked)' .cache/oracle.log
 
 # SAM (BuildMethod: makefile): sam build calls these with ARTIFACTS_DIR set.
 LAMBDA_BUILD = GOOS=linux GOARCH=arm64 CGO_ENABLED=0 $(GO) build -tags lambda.norpc -trimpath -ldflags="-s -w" -o $(ARTIFACTS_DIR)/bootstrap

@@ -17,6 +17,7 @@ type known struct {
 	id    string
 	url   string
 	why   string
+	kinds string // the issue kinds it explains: "request judge" or "widen"
 	match func(*issue) bool
 }
 
@@ -111,7 +112,8 @@ var limitations = []known{
 // requires the engine to agree.
 var knownEngineBugs = []known{
 	{
-		id:  "variables-substituted-outside-2012",
+		id:    "variables-substituted-outside-2012",
+		kinds: "request judge",
 		why: "the engine substitutes ${...} in policies whose Version is not 2012-10-17 (IAM compares them literally)",
 		match: func(is *issue) bool {
 			return is.version() != "2012-10-17" && is.anyCondition(func(op policy.Operator, key, v string) bool {
@@ -120,7 +122,8 @@ var knownEngineBugs = []known{
 		},
 	},
 	{
-		id:  "absent-variable-undecided",
+		id:    "absent-variable-undecided",
+		kinds: "request judge",
 		why: "a policy variable naming a key absent from the request makes its condition false (docs/DESIGN.md); the engine makes it undecided, so an Allow counts as granting and a Deny as an uncertain GRANT_DENIED",
 		match: func(is *issue) bool {
 			return is.anyCondition(func(op policy.Operator, key, v string) bool {
@@ -134,7 +137,8 @@ var knownEngineBugs = []known{
 		},
 	},
 	{
-		id:  "judge-context-keys-absent",
+		id:    "judge-context-keys-absent",
+		kinds: "judge",
 		why: "Evaluate judges with a request context that lacks keys SNS and KMS always send (kms:EncryptionContextKeys, kms:KeySpec, kms:KeyUsage, kms:KeyOrigin, kms:ResourceAliases, aws:SecureTransport, aws:RequestedRegion, aws:CurrentTime, aws:EpochTime) and takes them as certainly absent",
 		match: func(is *issue) bool {
 			return is.kind == "judge" && is.anyCondition(func(op policy.Operator, key, v string) bool {
@@ -143,7 +147,16 @@ var knownEngineBugs = []known{
 		},
 	},
 	{
-		id:  "events-grant-widened",
+		id:    "confused-deputy-wildcards-counted",
+		kinds: "judge",
+		why:   "Evaluate reports no CONFUSED_DEPUTY finding for a grant whose aws:SourceAccount/aws:SourceArn patterns every account matches (StringLike \"????????????\", arn:aws:cloudwatch:*:*:alarm:*): another account's alarm may use the key",
+		match: func(is *issue) bool {
+			return is.kind == "judge" && is.ctx == "other"
+		},
+	},
+	{
+		id:    "events-grant-widened",
+		kinds: "widen",
 		why: "plan: EventBridge is fixed by stripping conditions in place from a statement that grants more than kms:GenerateDataKey*/kms:Decrypt (kms:*, NotAction), so EventBridge gains Encrypt, CreateGrant, PutKeyPolicy ...",
 		match: func(is *issue) bool {
 			return is.kind == "widen" && is.principal == "events.amazonaws.com"

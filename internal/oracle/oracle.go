@@ -132,11 +132,11 @@ func (s *Sim) Calls() int {
 }
 
 type reply struct {
-	OK       bool     `json:"ok"`
-	Errors   []string `json:"errors"`
+	OK        bool       `json:"ok"`
+	Errors    []string   `json:"errors"`
 	Decision  Decision   `json:"decision"`
 	Decisions []Decision `json:"decisions"`
-	Error    string   `json:"error"`
+	Error     string     `json:"error"`
 }
 
 func (s *Sim) roundTrip(msg any) (reply, error) {
