@@ -3,7 +3,6 @@ package oracle_test
 import (
 	"strings"
 
-	"github.com/snskeyguard/snskeyguard/internal/oracle"
 	"github.com/snskeyguard/snskeyguard/shared/policy"
 )
 
@@ -114,7 +113,7 @@ var knownEngineBugs = []known{
 	{
 		id:    "variables-substituted-outside-2012",
 		kinds: "request judge",
-		why: "the engine substitutes ${...} in policies whose Version is not 2012-10-17 (IAM compares them literally)",
+		why:   "the engine substitutes ${...} in policies whose Version is not 2012-10-17 (IAM compares them literally)",
 		match: func(is *issue) bool {
 			return is.version() != "2012-10-17" && is.anyCondition(func(op policy.Operator, key, v string) bool {
 				return strings.Contains(v, "${")
@@ -124,7 +123,7 @@ var knownEngineBugs = []known{
 	{
 		id:    "absent-variable-undecided",
 		kinds: "request judge",
-		why: "a policy variable naming a key absent from the request makes its condition false (docs/DESIGN.md); the engine makes it undecided, so an Allow counts as granting and a Deny as an uncertain GRANT_DENIED",
+		why:   "a policy variable naming a key absent from the request makes its condition false (docs/DESIGN.md); the engine makes it undecided, so an Allow counts as granting and a Deny as an uncertain GRANT_DENIED",
 		match: func(is *issue) bool {
 			return is.anyCondition(func(op policy.Operator, key, v string) bool {
 				for _, name := range variables(v) {
@@ -139,7 +138,7 @@ var knownEngineBugs = []known{
 	{
 		id:    "judge-context-keys-absent",
 		kinds: "judge",
-		why: "Evaluate judges with a request context that lacks keys SNS and KMS always send (kms:EncryptionContextKeys, kms:KeySpec, kms:KeyUsage, kms:KeyOrigin, kms:ResourceAliases, aws:SecureTransport, aws:RequestedRegion, aws:CurrentTime, aws:EpochTime) and takes them as certainly absent",
+		why:   "Evaluate judges with a request context that lacks keys SNS and KMS always send (kms:EncryptionContextKeys, kms:KeySpec, kms:KeyUsage, kms:KeyOrigin, kms:ResourceAliases, aws:SecureTransport, aws:RequestedRegion, aws:CurrentTime, aws:EpochTime) and takes them as certainly absent",
 		match: func(is *issue) bool {
 			return is.kind == "judge" && is.anyCondition(func(op policy.Operator, key, v string) bool {
 				return judgeAbsent[strings.ToLower(key)]
@@ -157,7 +156,7 @@ var knownEngineBugs = []known{
 	{
 		id:    "events-grant-widened",
 		kinds: "widen",
-		why: "plan: EventBridge is fixed by stripping conditions in place from a statement that grants more than kms:GenerateDataKey*/kms:Decrypt (kms:*, NotAction), so EventBridge gains Encrypt, CreateGrant, PutKeyPolicy ...",
+		why:   "plan: EventBridge is fixed by stripping conditions in place from a statement that grants more than kms:GenerateDataKey*/kms:Decrypt (kms:*, NotAction), so EventBridge gains Encrypt, CreateGrant, PutKeyPolicy ...",
 		match: func(is *issue) bool {
 			return is.kind == "widen" && is.principal == "events.amazonaws.com"
 		},
@@ -260,5 +259,3 @@ func (is *issue) anyCondition(f func(op policy.Operator, key, value string) bool
 	}
 	return false
 }
-
-var _ = oracle.Account
