@@ -24,4 +24,3 @@ func TestInstrumentAWS(t *testing.T) {
 		t.Fatalf("tracing disabled: %d middleware added", len(off))
 	}
 }
-
