@@ -1,6 +1,6 @@
 // Package awsedge is the product's only door to AWS: it builds the SDK
 // configuration (adaptive retries, per-attempt timeouts, endpoints only from
-// the SDK's own AWS_ENDPOINT_URL* variables), traces every client with X-Ray,
+// the SDK's own AWS_ENDPOINT_URL* variables), traces every client (shared/telemetry/tracing),
 // counts every call, and turns SDK shapes into the pure model of shared/rules.
 // Errors are classified here, once (Classify), so the layers above never look
 // at AWS error codes. No AWS call is made while loading, so cold starts stay
@@ -11,8 +11,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"log/slog"
-	"os"
 	"regexp"
 	"strings"
 	"sync"
@@ -30,13 +28,10 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/securityhub"
 	"github.com/aws/aws-sdk-go-v2/service/sns"
 	"github.com/aws/aws-sdk-go-v2/service/sts"
-	"github.com/aws/aws-xray-sdk-go/instrumentation/awsv2"
-	"github.com/aws/aws-xray-sdk-go/strategy/ctxmissing"
-	"github.com/aws/aws-xray-sdk-go/xray"
-	"github.com/aws/aws-xray-sdk-go/xraylog"
 	"github.com/aws/smithy-go/middleware"
 
 	"github.com/snskeyguard/snskeyguard/shared/telemetry"
+	"github.com/snskeyguard/snskeyguard/shared/telemetry/tracing"
 )
 
 // Defaults for Options' zero values. Ten seconds per attempt is far above any
@@ -81,37 +76,9 @@ type Edge struct {
 	others    map[string]*Account
 }
 
-var xrayOnce sync.Once
-
-// configureXRay makes tracing quiet where there is no segment (a local run
-// without a daemon or trace header): the SDK's default would log an error
-// for every AWS call. A user's AWS_XRAY_CONTEXT_MISSING still wins.
-func configureXRay() {
-	xrayOnce.Do(func() {
-		xray.SetLogger(xrayLogger{})
-		if os.Getenv("AWS_XRAY_CONTEXT_MISSING") == "" {
-			_ = xray.Configure(xray.Config{ContextMissingStrategy: ctxmissing.NewDefaultIgnoreErrorStrategy()})
-		}
-	})
-}
-
-// xrayLogger sends the X-Ray SDK's own messages to slog. Its errors are
-// logged as warnings: a tracing failure never fails the guard's work, and the
-// error level stays meaningful for alarms on the guard's own failures.
-type xrayLogger struct{}
-
-func (xrayLogger) Log(level xraylog.LogLevel, msg fmt.Stringer) {
-	l := slog.LevelDebug
-	if level >= xraylog.LogLevelWarn {
-		l = slog.LevelWarn
-	}
-	slog.Default().Log(context.Background(), l, msg.String(), "component", "xray")
-}
-
 // Load builds the SDK configuration and the own account's clients. It makes
 // no AWS call.
 func Load(ctx context.Context, opts Options) (*Edge, error) {
-	configureXRay()
 	if opts.MaxAttempts <= 0 {
 		opts.MaxAttempts = DefaultMaxAttempts
 	}
@@ -136,9 +103,7 @@ func Load(ctx context.Context, opts Options) (*Edge, error) {
 	}
 	e := &Edge{opts: opts, others: map[string]*Account{}, now: time.Now}
 	cfg.APIOptions = append(cfg.APIOptions, e.countCalls)
-	if !xray.SdkDisabled() {
-		awsv2.AWSV2Instrumentor(&cfg.APIOptions)
-	}
+	tracing.InstrumentAWS(&cfg.APIOptions)
 	e.cfg = cfg
 	e.self = newAccount(e, cfg, "")
 	return e, nil

@@ -5,6 +5,8 @@
 //	sweep_topics=10000 sweep_seconds=<s>
 //	sweep_api_calls_ratio=<r>
 //	sweep_peak_rss_mb=<m>
+//	binary_bytes=<size of the topic-guard bootstrap, stripped>
+//	coldstart_init_ms=<median INIT REPORT of topic-guard>  coldstart_init_ms_baseline=<the same, SDK baseline>
 //	coldstart_ratio=<r>
 //	coldstart_ratio_minimal=<r>
 //	coldstart_ratio_noxray=<r>
@@ -239,7 +241,7 @@ func coldStarts(ctx context.Context, root string, rounds int) ([]string, error) 
 	}))
 	defer srv.Close()
 
-	totals := map[string][]float64{}
+	totals, inits := map[string][]float64{}, map[string][]float64{}
 	for r := range rounds {
 		// Rotate the order so no variant always runs first (warmer caches).
 		for i := range vs {
@@ -258,6 +260,7 @@ func coldStarts(ctx context.Context, root string, rounds int) ([]string, error) 
 				return nil, fmt.Errorf("%s round %d: %w", v.name, r+1, err)
 			}
 			totals[v.name] = append(totals[v.name], float64(c.Total())/float64(time.Millisecond))
+			inits[v.name] = append(inits[v.name], float64(c.Init)/float64(time.Millisecond))
 		}
 	}
 	if n := requests.Load(); n != 0 {
@@ -268,7 +271,14 @@ func coldStarts(ctx context.Context, root string, rounds int) ([]string, error) 
 		med[v.name] = bench.Median(totals[v.name])
 		logf("cold start %-19s median %.1f ms over %d starts (init + first invoke): %s", v.name, med[v.name], rounds, fmtMs(totals[v.name]))
 	}
+	size, err := os.Stat(vs[0].bin)
+	if err != nil {
+		return nil, err
+	}
 	return []string{
+		fmt.Sprintf("binary_bytes=%d", size.Size()),
+		fmt.Sprintf("coldstart_init_ms=%.1f", bench.Median(inits["topic-guard"])),
+		fmt.Sprintf("coldstart_init_ms_baseline=%.1f", bench.Median(inits["baseline"])),
 		fmt.Sprintf("coldstart_ratio=%.2f", med["topic-guard"]/med["baseline"]),
 		fmt.Sprintf("coldstart_ratio_minimal=%.2f", med["topic-guard"]/med["minimal"]),
 		fmt.Sprintf("coldstart_ratio_noxray=%.2f", med["topic-guard-noxray"]/med["baseline"]),
