@@ -55,7 +55,8 @@ func keyFromMetadata(md *kmstypes.KeyMetadata, namedAs string) rules.Key {
 	}
 	spec := string(md.KeySpec)
 	if spec == "" {
-		spec = string(md.CustomerMasterKeySpec) //nolint:staticcheck // older answers carry only this field
+		//lint:ignore SA1019 older answers carry only this field
+		spec = string(md.CustomerMasterKeySpec)
 	}
 	return rules.Key{
 		ARN:     aws.ToString(md.Arn),
