@@ -284,7 +284,7 @@ func TestOddPolicies(t *testing.T) {
 		final := w.policy(keyID)
 		wrote := !bytes.Equal(final, p)
 		if wrote {
-			if bad := invariants(p, final); bad != nil {
+			if bad := plan.CheckFix(p, final); bad != nil {
 				count(func() { figures.invalidPolicies++ })
 				t.Errorf("%s: the write breaks invariants %v:\n%s", name, bad, final)
 			}

@@ -11,6 +11,7 @@ import (
 
 	"github.com/snskeyguard/snskeyguard/shared/emulator"
 	"github.com/snskeyguard/snskeyguard/shared/guard"
+	"github.com/snskeyguard/snskeyguard/shared/plan"
 	"github.com/snskeyguard/snskeyguard/shared/policy"
 )
 
@@ -93,7 +94,7 @@ func TestFaults(t *testing.T) {
 					}
 					if !bytes.Equal(stored, orig) && !isFix {
 						count(func() { figures.invalidPolicies++ })
-						fail("stored policy is neither the original nor the complete fix (%v):\n%s", invariants(orig, stored), stored)
+						fail("stored policy is neither the original nor the complete fix (%v):\n%s", plan.CheckFix(orig, stored), stored)
 					}
 					switch {
 					case o.panicked != nil:
@@ -155,7 +156,7 @@ func reference(t *testing.T, w *world, orig []byte) []byte {
 		t.Fatalf("clean topic-guard run: %v %v %+v", o.err, o.panicked, o.rep)
 	}
 	fixed := w.policy(keyID)
-	if bad := invariants(orig, fixed); bad != nil {
+	if bad := plan.CheckFix(orig, fixed); bad != nil {
 		t.Fatalf("the clean fix breaks invariants %v:\n%s", bad, fixed)
 	}
 	if left := fixable(topicARN, ordersPolicy, fixed, requiredList); left != nil {

@@ -12,6 +12,7 @@ import (
 
 	"github.com/snskeyguard/snskeyguard/shared/emulator"
 	"github.com/snskeyguard/snskeyguard/shared/guard"
+	"github.com/snskeyguard/snskeyguard/shared/plan"
 	"github.com/snskeyguard/snskeyguard/shared/policy"
 )
 
@@ -87,7 +88,7 @@ func TestRaces(t *testing.T) {
 			}
 		}
 		final := w.policy(keyID)
-		if bad := invariants(orig, final); bad != nil {
+		if bad := plan.CheckFix(orig, final); bad != nil {
 			violations++
 			t.Errorf("round %d: invariants broken %v:\n%s", round, bad, final)
 		}
@@ -105,7 +106,7 @@ func TestRaces(t *testing.T) {
 		}
 		settled := w.policy(keyID)
 		left := append(fixable(topicARN, ordersPolicy, settled, requiredList), fixable(topic2, auditPolicy, settled, requiredList)...)
-		if bad := invariants(orig, settled); bad != nil || left != nil {
+		if bad := plan.CheckFix(orig, settled); bad != nil || left != nil {
 			violations++
 			t.Errorf("round %d: after a clean run: invariants %v, fixable %v:\n%s", round, bad, left, settled)
 		}
@@ -166,7 +167,7 @@ func TestOutsideEditIsKept(t *testing.T) {
 			if left := fixable(topicARN, ordersPolicy, final, requiredList); left != nil {
 				t.Errorf("the fix is incomplete on top of the edit (%v):\n%s", left, final)
 			}
-			if bad := invariants([]byte(editedPolicy), final); bad != nil {
+			if bad := plan.CheckFix([]byte(editedPolicy), final); bad != nil {
 				t.Errorf("invariants %v:\n%s", bad, final)
 			}
 		})
@@ -193,7 +194,7 @@ func TestEditDuringWriteWindow(t *testing.T) {
 	if hookErr != nil || o.panicked != nil {
 		t.Fatal(hookErr, o.panicked)
 	}
-	if bad := invariants([]byte(originalPolicy), final); bad != nil {
+	if bad := plan.CheckFix([]byte(originalPolicy), final); bad != nil {
 		t.Errorf("invariants %v:\n%s", bad, final)
 	}
 	same, _ := policy.Equal(final, []byte(editedPolicy))
