@@ -83,7 +83,7 @@ reliability: tools
 	@mkdir -p .cache
 	@PATH="$(BIN):$$PATH" RELIABILITY_RUNS=$(RELIABILITY_RUNS) $(GO) test -count=1 -v -timeout 30m ./shared/reliability/ \
 		> .cache/reliability.log 2>&1 || { cat .cache/reliability.log; exit 1; }
-	@grep -E '^(faults_injected|faults_survived|events_lost|invalid_policies_written|bad_inputs|panics|race_runs)=' .cache/reliability.log
+	@grep -E '^(faults_injected|fault_runs|bad_inputs|race_rounds)=' .cache/reliability.log
 
 # SAM (BuildMethod: makefile): sam build calls these with ARTIFACTS_DIR set.
 LAMBDA_BUILD = GOOS=linux GOARCH=arm64 CGO_ENABLED=0 $(GO) build -tags lambda.norpc -trimpath -ldflags="-s -w" -o $(ARTIFACTS_DIR)/bootstrap

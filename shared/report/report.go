@@ -62,13 +62,6 @@ func New(mode string) Report {
 	return Report{Mode: mode, Evaluations: []Evaluation{}}
 }
 
-// Skip returns a report for an event ignored as a whole.
-func Skip(mode, why string) Report {
-	r := New(mode)
-	r.Skipped = why
-	return r
-}
-
 // NewEvaluation returns an evaluation of a topic with non-nil slices.
 func NewEvaluation(topicARN, compliance string) Evaluation {
 	return Evaluation{ResourceType: ResourceTypeTopic, ResourceID: topicARN, Compliance: compliance,

@@ -12,11 +12,6 @@ import (
 	"github.com/snskeyguard/snskeyguard/shared/rules"
 )
 
-// knownPlannerGaps are cases where the judge and plan.Fix disagree; each is a
-// product bug reported to the planner's owner, listed here so that the suite
-// stays green for everyone else while it is open. Remove an entry when fixed.
-var knownPlannerGaps = map[string]string{}
-
 // TestFixRoundTrip closes the loop between judge and planner for every case
 // with a fixable principal finding: the planned policy, judged again, has no
 // fixable finding left, keeps every non-fixable one, and planning again
@@ -31,9 +26,6 @@ func TestFixRoundTrip(t *testing.T) {
 		}
 		n++
 		t.Run(c.Name, func(t *testing.T) {
-			if why, ok := knownPlannerGaps[c.Name]; ok {
-				t.Skip("known planner gap: " + why)
-			}
 			grants := rules.MergeGrants(r.Grants)
 			ch, err := plan.Fix(in.Key.Policy, grants)
 			if err != nil {
@@ -88,7 +80,7 @@ func checkFixed(t testing.TB, in rules.Input, _ rules.Result, grants []rules.Gra
 func FuzzEvaluatePlan(f *testing.F) {
 	for _, c := range loadCases(f) {
 		in := c.input(f)
-		if _, gap := knownPlannerGaps[c.Name]; gap || in.Key == nil {
+		if in.Key == nil {
 			continue
 		}
 		f.Add(in.Key.Policy, in.Topic.Policy, strings.Join(in.Config.RequiredPrincipals, ","))
