@@ -71,7 +71,7 @@ fuzz: fuzz-list
 		else cat .cache/fuzz.log; exit 1; fi; \
 	done
 
-# Speed and cost figures of issue 5 against kumo on this machine (a few
+# Speed and cost figures against kumo on this machine (a few
 # minutes): one line per figure on stdout, how they were measured on stderr.
 bench: tools
 	PATH="$(BIN):$$PATH" $(GO) run ./shared/bench/cmd/bench

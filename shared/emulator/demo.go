@@ -40,7 +40,7 @@ const (
 var DemoTopics = []string{"orders", "alarms", "events-bus", "audit", "legacy"}
 
 // demoKeyPolicy returns a key policy of the demo: samples 01, 02 and 04 of
-// shared/samples with account 111122223333 rewritten to kumo's, and the
+// shared/rules/testdata with account 111122223333 rewritten to kumo's, and the
 // template's alert-key policy with its roles filled in.
 func demoKeyPolicy(id string) string {
 	switch id {
@@ -345,7 +345,7 @@ func (d *Demo) Alerts(ctx context.Context) ([]AlertMessage, error) {
 	}
 }
 
-// Samples 01, 02 and 04 of shared/samples, kept as the sample files
+// Samples 01, 02 and 04 of shared/rules/testdata, kept as the sample files
 // themselves (TestDemoSamples holds them to the rules package's copies)
 // rather than as Go strings that could drift from them unnoticed.
 var (

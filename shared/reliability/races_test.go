@@ -43,7 +43,7 @@ var raceEdge = edgeOptions{maxAttempts: 3, attemptTimeout: 5 * time.Second}
 
 // TestRaces starts 50 invocations of the three kinds (topic-guard for each
 // topic, key-guard for the key) at once against one key, and holds the
-// result to DESIGN.md's invariants: valid, within 32 KB, one statement per
+// result to docs/DESIGN.md's invariants: valid, within 32 KB, one statement per
 // principal, nothing outside the sources table, the root statement kept; a
 // clean run then leaves no fixable finding, and another writes nothing.
 func TestRaces(t *testing.T) {

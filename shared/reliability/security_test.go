@@ -8,7 +8,7 @@ package reliability
 //     dead-letter queue are encrypted with the stack's customer managed key;
 //   - TestResourcePoliciesGrantNoWildcardActionsButTheRootDelegation.
 // shared/plan's FuzzFix (make fuzz) proves by fuzzing that the planner adds
-// only principals from the seed's table.
+// only principals from the SNS documentation's service-principal table.
 //
 // What is added here: the AWS calls the functions really make (counted by
 // the edge in these suites) are all granted by their role in template.yaml;
@@ -246,7 +246,7 @@ func TestLogsHoldNoPolicyOrCredentials(t *testing.T) {
 
 // TestPlannerNeverWidens is a seeded property check beside shared/plan's
 // FuzzFix: every hostile policy of this package, fixed with random grant
-// sets that include principals outside the seed's table, wildcards, accounts
+// sets that include principals outside the SNS documentation's service-principal table, wildcards, accounts
 // and lookalikes. A grant outside the table is refused; any change adds only
 // table principals, one statement each, and keeps every other statement.
 func TestPlannerNeverWidens(t *testing.T) {

@@ -1,4 +1,4 @@
-// Package report is the JSON every function returns (DESIGN.md "What every
+// Package report is the JSON every function returns (docs/DESIGN.md "What every
 // function returns"): what `sam local invoke` prints and what the tests read.
 package report
 
