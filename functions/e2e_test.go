@@ -693,7 +693,7 @@ func (r *e2eRig) check(file string, rep e2eReport, want e2eOutcome, configFrom i
 }
 
 // TestEventsAlertMode: every sample on one demo, MODE=alert. Nothing may be
-// written, so each event sees the seeded state and is checked against it.
+// written, so each event sees the initial state and is checked against it.
 func TestEventsAlertMode(t *testing.T) {
 	files := e2eEventFiles(t)
 	r := newRig(t, "alert", nil)

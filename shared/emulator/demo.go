@@ -72,7 +72,7 @@ func DemoKumoSeed() *KumoSeed {
 	}}
 }
 
-// Demo is the seeded demo account and SDK clients to read its state back.
+// Demo is the demo account, as created, and SDK clients to read its state back.
 type Demo struct {
 	// Topics maps a topic name (DemoTopics and DemoAlertTopic) to its ARN.
 	Topics map[string]string
