@@ -1,6 +1,6 @@
 package functions_test
 
-// End to end (issue 3): the three function binaries, built for this machine,
+// End to end: the three function binaries, built for this machine,
 // run under aws-lambda-rie against kumo seeded with the demo account of
 // events/README.md (emulator.SeedDemo), the fake AWS Config and a fake STS
 // where kumo cannot answer like Lambda. Every file of events/ is invoked
@@ -134,7 +134,7 @@ func (r *e2eRig) function(name string) *emulator.Function {
 	return f
 }
 
-// e2eReport mirrors the JSON of DESIGN.md "What every function returns".
+// e2eReport mirrors the JSON of docs/DESIGN.md "What every function returns".
 type e2eReport struct {
 	Mode        string `json:"mode"`
 	Skipped     string `json:"skipped"`
@@ -693,7 +693,7 @@ func (r *e2eRig) check(file string, rep e2eReport, want e2eOutcome, configFrom i
 }
 
 // TestEventsAlertMode: every sample on one demo, MODE=alert. Nothing may be
-// written, so each event sees the seeded state and is checked against it.
+// written, so each event sees the initial state and is checked against it.
 func TestEventsAlertMode(t *testing.T) {
 	files := e2eEventFiles(t)
 	r := newRig(t, "alert", nil)

@@ -10,38 +10,25 @@ import (
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/aws/ratelimit"
 	"github.com/aws/smithy-go"
+
+	"github.com/snskeyguard/snskeyguard/shared/fault"
 )
 
-// Class is what the guard can do about a failed AWS call. The order matches
-// guard.ErrClass, so guard.ErrClass(Classify(err)) is a plain conversion.
-type Class int
+// Class is what the guard can do about a failed AWS call: the one enum of
+// shared/fault, which the guard branches on by the same names.
+type Class = fault.Class
 
+// The classes, under the names the edge's code and tests use.
 const (
-	// Other is an error no rule below recognises (and nil); the guard fails
-	// the invocation rather than guess.
-	Other Class = iota
-	// Retryable errors (throttling, server faults, timeouts, broken
-	// connections) may succeed later: fail the invocation so EventBridge
-	// retries and the dead-letter queue keeps the event.
-	Retryable
-	NotFound
-	AccessDenied
-	Disabled
-	InvalidState
-	OptIn
-	// Invalid is a request the service rejected as malformed; retrying it
-	// cannot help.
-	Invalid
+	Other        = fault.Other
+	Retryable    = fault.Retryable
+	NotFound     = fault.NotFound
+	AccessDenied = fault.AccessDenied
+	Disabled     = fault.Disabled
+	InvalidState = fault.InvalidState
+	OptIn        = fault.OptIn
+	Invalid      = fault.Invalid
 )
-
-var classNames = [...]string{"Other", "Retryable", "NotFound", "AccessDenied", "Disabled", "InvalidState", "OptIn", "Invalid"}
-
-func (c Class) String() string {
-	if c < 0 || int(c) >= len(classNames) {
-		return "Other"
-	}
-	return classNames[c]
-}
 
 // errorCodes maps the error codes of the services we call to a class. Both
 // spellings appear because the query-protocol services (SNS, STS, CloudWatch)

@@ -21,7 +21,7 @@ const policyName = "default" // the only key policy name KMS has
 
 // ErrPolicyRejected is returned by PutKeyPolicy, without any AWS call, for a
 // policy that is not JSON or is over MaxKeyPolicyBytes: emulators accept
-// both, and the guard must never write either (DESIGN.md invariant 4).
+// both, and the guard must never write either (docs/DESIGN.md, "What a fix may do", invariant 4).
 var ErrPolicyRejected = errors.New("key policy rejected before writing")
 
 // DescribeKey resolves a key however a topic names it (key id, key ARN,
@@ -55,7 +55,8 @@ func keyFromMetadata(md *kmstypes.KeyMetadata, namedAs string) rules.Key {
 	}
 	spec := string(md.KeySpec)
 	if spec == "" {
-		spec = string(md.CustomerMasterKeySpec) //nolint:staticcheck // older answers carry only this field
+		//lint:ignore SA1019 older answers carry only this field
+		spec = string(md.CustomerMasterKeySpec)
 	}
 	return rules.Key{
 		ARN:     aws.ToString(md.Arn),

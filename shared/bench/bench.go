@@ -1,4 +1,4 @@
-// Package bench measures what issue 5 promises about speed and cost: a
+// Package bench measures the product's speed and cost at scale: a
 // scheduled sweep of 10,000 topics on 50 keys against kumo (time, AWS calls
 // against the minimum, peak memory of the function process) and topic-guard's
 // cold start under aws-lambda-rie against a baseline and a minimal handler.
@@ -21,8 +21,8 @@ import (
 	"github.com/snskeyguard/snskeyguard/shared/emulator"
 )
 
-// Minimum is the fewest AWS calls a sweep of topics on keys can make
-// (issue 5): ceil(N/100) ListTopics + N GetTopicAttributes + 2K (DescribeKey,
+// Minimum is the fewest AWS calls a sweep of topics on keys can make:
+// ceil(N/100) ListTopics + N GetTopicAttributes + 2K (DescribeKey,
 // GetKeyPolicy) + ceil(N/100) PutEvaluations, plus the discovery pages when
 // DISCOVER_SOURCES=true (the bench runs without discovery, so discovery is 0).
 func Minimum(topics, keys, discovery int) int {

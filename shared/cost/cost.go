@@ -1,11 +1,11 @@
 // Package cost estimates the AWS KMS requests, and their price, that an
-// encrypted SNS topic causes, with the seed's formula R = B / D * (2 * P):
+// encrypted SNS topic causes, with the SNS documentation's formula R = B / D * (2 * P):
 // B the billing period in seconds, D = 300 (SNS reuses a data key for up to 5
-// minutes), P the publishing principals. As the seed warns, real costs can be
+// minutes), P the publishing principals. As the SNS documentation warns, real costs can be
 // higher: SNS is distributed and may fetch data keys more often.
 package cost
 
-// DataKeyReuseSeconds is D of the seed's formula.
+// DataKeyReuseSeconds is D of the SNS documentation's formula.
 const DataKeyReuseSeconds = 300
 
 // MonthSeconds is the 30-day month the report uses (2,592,000 s).
@@ -23,7 +23,7 @@ type Estimate struct {
 
 // Requests is R for one topic over periodSeconds. It multiplies before it
 // divides so that periods that are not a multiple of D lose no requests to
-// truncation; for the seed's examples the two orders agree exactly.
+// truncation; for the SNS documentation's examples the two orders agree exactly.
 // Negative inputs count as zero.
 func Requests(periodSeconds int64, publishers int) int64 {
 	if periodSeconds <= 0 || publishers <= 0 {
@@ -35,7 +35,7 @@ func Requests(periodSeconds int64, publishers int) int64 {
 // Monthly returns the estimate for one topic over a 30-day month. (It cannot
 // be called Estimate: Go forbids a function and a type of the same name.)
 // USDPerMonth is rounded half up to whole cents, because the report shows
-// money and a sub-cent figure would suggest precision the seed disclaims
+// money and a sub-cent figure would suggest precision the SNS documentation disclaims
 // (17,280 requests cost $0.05184, reported as 0.05).
 func Monthly(publishers int) Estimate {
 	r := Requests(MonthSeconds, publishers)

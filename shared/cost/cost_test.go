@@ -21,7 +21,7 @@ func TestMonthly(t *testing.T) {
 		publishers int
 		want       string
 	}{
-		{1, `{"publishers":1,"requestsPerMonth":17280,"usdPerMonth":0.05}`}, // DESIGN.md's example
+		{1, `{"publishers":1,"requestsPerMonth":17280,"usdPerMonth":0.05}`}, // docs/DESIGN.md's example
 		{3, `{"publishers":3,"requestsPerMonth":51840,"usdPerMonth":0.16}`}, // 0.15552 rounds up
 		{10, `{"publishers":10,"requestsPerMonth":172800,"usdPerMonth":0.52}`},
 		{0, `{"publishers":0,"requestsPerMonth":0,"usdPerMonth":0}`},

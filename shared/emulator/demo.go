@@ -40,7 +40,7 @@ const (
 var DemoTopics = []string{"orders", "alarms", "events-bus", "audit", "legacy"}
 
 // demoKeyPolicy returns a key policy of the demo: samples 01, 02 and 04 of
-// shared/samples with account 111122223333 rewritten to kumo's, and the
+// shared/rules/testdata with account 111122223333 rewritten to kumo's, and the
 // template's alert-key policy with its roles filled in.
 func demoKeyPolicy(id string) string {
 	switch id {
@@ -72,7 +72,7 @@ func DemoKumoSeed() *KumoSeed {
 	}}
 }
 
-// Demo is the seeded demo account and SDK clients to read its state back.
+// Demo is the demo account, as created, and SDK clients to read its state back.
 type Demo struct {
 	// Topics maps a topic name (DemoTopics and DemoAlertTopic) to its ARN.
 	Topics map[string]string
@@ -345,7 +345,7 @@ func (d *Demo) Alerts(ctx context.Context) ([]AlertMessage, error) {
 	}
 }
 
-// Samples 01, 02 and 04 of shared/samples, kept as the sample files
+// Samples 01, 02 and 04 of shared/rules/testdata, kept as the sample files
 // themselves (TestDemoSamples holds them to the rules package's copies)
 // rather than as Go strings that could drift from them unnoticed.
 var (

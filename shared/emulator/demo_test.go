@@ -110,7 +110,7 @@ func TestSeedDemo(t *testing.T) {
 }
 
 // TestDemoSamples holds the demo's embedded sample policies to the copies of
-// shared/samples the rules tests judge, byte for byte.
+// shared/rules/testdata the rules tests judge, byte for byte.
 func TestDemoSamples(t *testing.T) {
 	for name, got := range map[string]string{
 		"kms-policy-01-default.json":                        samplePolicy01,

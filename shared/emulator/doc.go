@@ -44,7 +44,7 @@
 // AWS_ENDPOINT_URL_SECURITYHUB); it does not set AWS_XRAY_CONTEXT_MISSING, the
 // functions must be quiet without it.
 //
-// # Surprises, beyond shared/EMULATORS.md (each asserted by a test here)
+// # Surprises, beyond what the emulators document (each asserted by a test here)
 //
 //   - kumo silently starts empty when a seed file (kms.json, sns.json in
 //     KUMO_DATA_DIR) does not parse; the probes therefore read seeded state back.

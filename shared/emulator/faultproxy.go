@@ -46,7 +46,7 @@ const (
 	FaultDropAfter Fault = "DropAfter"
 )
 
-// AllFaults is every fault, in a fixed order (the seeded choice indexes it).
+// AllFaults is every fault, in a fixed order (the choice, from a fixed random seed, indexes it).
 var AllFaults = []Fault{FaultThrottling, FaultKMSThrottling, FaultSNSThrottled, FaultHTTP500,
 	FaultHTTP503, FaultSlow, FaultDrop, FaultDropAfter}
 

@@ -253,9 +253,6 @@ func StartKumo(ctx context.Context, opts KumoOptions) (*Kumo, error) {
 	return k, nil
 }
 
-// Logs returns what kumo has printed so far.
-func (k *Kumo) Logs() string { return k.p.logs.String() }
-
 // Close stops kumo and removes its data directory.
 func (k *Kumo) Close() error { return k.p.Close() }
 

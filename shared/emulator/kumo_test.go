@@ -87,7 +87,7 @@ func TestKumoProbes(t *testing.T) {
 		}
 		pol, err := kc.GetKeyPolicy(ctx, &kms.GetKeyPolicyInput{KeyId: aws.String(seededKeyID), PolicyName: aws.String("default")})
 		if err != nil || aws.ToString(pol.Policy) != servicePolicy {
-			t.Errorf("GetKeyPolicy(seeded) = %q, %v; want the seeded policy", aws.ToString(pol.Policy), err)
+			t.Errorf("GetKeyPolicy(seeded) = %q, %v; want the policy kumo was started with", aws.ToString(pol.Policy), err)
 		}
 		tags, err := kc.ListResourceTags(ctx, &kms.ListResourceTagsInput{KeyId: aws.String(seededKeyID)})
 		if err != nil || len(tags.Tags) != 1 || aws.ToString(tags.Tags[0].TagValue) != "true" {
@@ -104,7 +104,7 @@ func TestKumoProbes(t *testing.T) {
 		} else if got := aws.ToString(oa.KeyMetadata.AWSAccountId); got != KumoAccount {
 			t.Errorf("seeded other-account key: AWSAccountId = %q; the package comment says kumo answers %s", got, KumoAccount)
 		}
-		// Encrypt works with the seeded key material.
+		// Encrypt works with the key material kumo was started with.
 		if _, err := kc.Encrypt(ctx, &kms.EncryptInput{KeyId: aws.String("alias/orders"), Plaintext: []byte("x")}); err != nil {
 			t.Errorf("Encrypt with seeded key: %v", err)
 		}

@@ -40,7 +40,7 @@ type LocalKMSKey struct {
 	Aliases     []string
 }
 
-// yaml renders the seed; every value is quoted so that no id or description
+// yaml renders the local-kms seed file; every value is quoted so that no id or description
 // can change the YAML structure.
 func (s *LocalKMSSeed) yaml() string {
 	var b strings.Builder

@@ -69,7 +69,7 @@ func (s *Stack) Close() error {
 }
 
 // Env is the environment that points a function (or an SDK client) at the
-// stack: the SDK's own endpoint variables only, as DESIGN.md requires, plus
+// stack: the SDK's own endpoint variables only, as docs/DESIGN.md requires, plus
 // dummy credentials and the region. Layer product settings (MODE, ...) on top.
 func (s *Stack) Env() map[string]string {
 	env := DefaultFunctionEnv()

@@ -116,7 +116,7 @@ func Guard(settings guard.Settings, edge *awsedge.Edge, log *slog.Logger) *guard
 			return account{a}, nil
 		},
 		Identity: edge.Identity,
-		Classify: func(err error) guard.ErrClass { return guard.ErrClass(awsedge.Classify(err)) },
+		Classify: awsedge.Classify,
 		Log:      log,
 	}
 }

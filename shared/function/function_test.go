@@ -9,6 +9,8 @@ import (
 	"runtime/debug"
 	"testing"
 
+	"github.com/aws/smithy-go"
+
 	"github.com/snskeyguard/snskeyguard/shared/awsedge"
 	"github.com/snskeyguard/snskeyguard/shared/guard"
 )
@@ -61,5 +63,26 @@ func TestOtherAccountWithoutRoleUsesOwnCredentials(t *testing.T) {
 	own, _ := g.Account(context.Background(), "", "us-east-1")
 	if a.(account).Account != own.(account).Account {
 		t.Fatal("want the function's own clients")
+	}
+}
+
+// TestClassifyWiring checks that the guard sees the edge's classification of
+// the SNS documentation's KMS errors under the same names: a throttled call is
+// retried (the event is kept), the others become findings.
+func TestClassifyWiring(t *testing.T) {
+	g := Guard(guard.Settings{Mode: guard.ModeAlert}, nil, slog.New(slog.DiscardHandler))
+	for code, want := range map[string]guard.ErrClass{
+		"KMSThrottlingException":   guard.ErrRetryable,
+		"KMSAccessDeniedException": guard.ErrAccessDenied,
+		"KMSDisabledException":     guard.ErrDisabled,
+		"KMSInvalidStateException": guard.ErrInvalidState,
+		"KMSNotFoundException":     guard.ErrNotFound,
+		"KMSOptInRequired":         guard.ErrOptIn,
+		"ValidationException":      guard.ErrInvalid,
+		"SomethingNew":             guard.ErrOther,
+	} {
+		if got := g.Classify(&smithy.GenericAPIError{Code: code}); got != want {
+			t.Errorf("%s: the guard sees %v, want %v", code, got, want)
+		}
 	}
 }

@@ -18,6 +18,7 @@ import (
 
 	"github.com/snskeyguard/snskeyguard/shared/configrule"
 	"github.com/snskeyguard/snskeyguard/shared/cost"
+	"github.com/snskeyguard/snskeyguard/shared/fault"
 	"github.com/snskeyguard/snskeyguard/shared/plan"
 	"github.com/snskeyguard/snskeyguard/shared/policy"
 	"github.com/snskeyguard/snskeyguard/shared/report"
@@ -43,18 +44,20 @@ type Account interface {
 	ImportFindings(ctx context.Context, findings []HubFinding) error
 }
 
-// ErrClass is how the guard treats an AWS error (classified once, at the edge).
-type ErrClass int
+// ErrClass is how the guard treats an AWS error (classified once, at the
+// edge): the one enum of shared/fault, so the edge and the guard agree on
+// each class by name.
+type ErrClass = fault.Class
 
 const (
-	ErrOther ErrClass = iota
-	ErrRetryable
-	ErrNotFound
-	ErrAccessDenied
-	ErrDisabled
-	ErrInvalidState
-	ErrOptIn
-	ErrInvalid
+	ErrOther        = fault.Other
+	ErrRetryable    = fault.Retryable
+	ErrNotFound     = fault.NotFound
+	ErrAccessDenied = fault.AccessDenied
+	ErrDisabled     = fault.Disabled
+	ErrInvalidState = fault.InvalidState
+	ErrOptIn        = fault.OptIn
+	ErrInvalid      = fault.Invalid
 )
 
 // Guard holds the wiring of one function instance.

@@ -514,7 +514,7 @@ func TestKeyEventUsesConfigQueryAndFallsBackOnEmpty(t *testing.T) {
 }
 
 // A compliant CreateTopic costs the topic read, the key's description and
-// policy, and the discovery listings: nothing more (issue 5).
+// policy, and the discovery listings: nothing more.
 func TestCompliantCreateTopicMakesOnlyTheNeededCalls(t *testing.T) {
 	f := newFake()
 	compliant := `{"Version":"2012-10-17","Statement":[{"Sid":"root","Effect":"Allow","Principal":{"AWS":"arn:aws:iam::111122223333:root"},"Action":"kms:*","Resource":"*"},` +

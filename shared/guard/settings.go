@@ -11,7 +11,7 @@ const (
 	ModeRemediate = "remediate"
 )
 
-// Settings is the configuration of DESIGN.md, read from the environment.
+// Settings is the configuration of docs/DESIGN.md, read from the environment.
 type Settings struct {
 	Mode                 string
 	RequiredPrincipals   []string

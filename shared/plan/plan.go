@@ -1,7 +1,7 @@
 // Package plan computes the smallest safe change to a KMS key policy that
 // makes the given grants true (statement surgery as a pure function). It never
 // touches a statement that does not grant a target service principal, never adds
-// a principal outside the seed's table, never writes "*", never exceeds 32,768
+// a principal outside the SNS documentation's service-principal table, never writes "*", never exceeds 32,768
 // bytes, and is idempotent.
 //
 // The fix is level-based: Fix looks at the whole policy as it is now, does
@@ -28,7 +28,7 @@ import (
 var ErrTooLarge = errors.New("fixed key policy would exceed 32768 bytes")
 
 // ErrRefused means a grant asked for something the safety invariants forbid
-// (a principal outside the seed's table, "*", an AWS account or role, a grant
+// (a principal outside the SNS documentation's service-principal table, "*", an AWS account or role, a grant
 // without confused-deputy values, or a Sid of ours taken by someone else).
 var ErrRefused = errors.New("grant refused")
 
@@ -166,7 +166,7 @@ func validate(grants []rules.Grant) ([]target, error) {
 	for _, g := range grants {
 		p := strings.ToLower(strings.TrimSpace(g.Principal))
 		if p == "" || strings.Contains(p, "*") || !strings.HasSuffix(p, ".amazonaws.com") || !sources.InTable(p) {
-			return nil, fmt.Errorf("%w: principal %q is not a service principal from the seed's table", ErrRefused, g.Principal)
+			return nil, fmt.Errorf("%w: principal %q is not in the SNS documentation's service-principal table", ErrRefused, g.Principal)
 		}
 		t := byPrincipal[p]
 		if t == nil {
@@ -353,7 +353,7 @@ func checkOurs(s *policy.Statement, principal string, seen int) error {
 	return nil
 }
 
-// newStatement is the statement the planner writes: the seed's grant, with
+// newStatement is the statement the planner writes: the SNS documentation's grant statement, with
 // the confused-deputy conditions unless values are nil (EventBridge).
 func newStatement(principal string, accounts, arns []string) *policy.Statement {
 	s := &policy.Statement{
@@ -372,7 +372,7 @@ func newStatement(principal string, accounts, arns []string) *policy.Statement {
 	return s
 }
 
-// values writes one value as a string and several as an array, as the seed does.
+// values writes one value as a string and several as an array, as the SNS documentation does.
 func values(items []string) *policy.Values {
 	return &policy.Values{Items: slices.Clone(items), Single: len(items) == 1}
 }

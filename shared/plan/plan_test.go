@@ -77,124 +77,13 @@ func writeGolden(t *testing.T, dir string, input []byte, ch Change, err error) {
 	mustWrite(t, filepath.Join(dir, "want.summary"), []byte(strings.Join(ch.Summary, "\n")+"\n"))
 }
 
-// checkInvariants asserts what DESIGN.md promises of every fix. It is shared
-// by the golden test and the fuzzer.
+// checkInvariants holds a fix to the safety invariants (CheckFix), for the
+// golden test, the benchmark policy and the fuzzer.
 func checkInvariants(t *testing.T, input []byte, grants []rules.Grant, out []byte) {
 	t.Helper()
-	if len(out) > policy.MaxKeyPolicyBytes {
-		t.Fatalf("fixed policy is %d bytes", len(out))
+	if err := CheckFix(input, out, grants...); err != nil {
+		t.Fatalf("fix breaks the safety invariants:\n%v\n%s", err, out)
 	}
-	in, err := policy.Parse(input)
-	if err != nil {
-		t.Fatalf("input does not parse: %v", err)
-	}
-	fixed, err := policy.Parse(out)
-	if err != nil {
-		t.Fatalf("fixed policy does not parse: %v\n%s", err, out)
-	}
-	targets := map[string]bool{}
-	for _, g := range grants {
-		targets[strings.ToLower(strings.TrimSpace(g.Principal))] = true
-	}
-	// Statements are never removed or reordered; one that does not name a
-	// target principal in its Service list must marshal exactly as before.
-	if len(fixed.Statements) < len(in.Statements) {
-		t.Fatalf("fix removed statements: %d -> %d", len(in.Statements), len(fixed.Statements))
-	}
-	for i, s := range in.Statements {
-		if namesTarget(s, targets) {
-			continue
-		}
-		if a, b := stmtJSON(t, s), stmtJSON(t, fixed.Statements[i]); a != b {
-			t.Errorf("non-target statement %d changed:\n was %s\n now %s", i, a, b)
-		}
-	}
-	// Only target principals from the table are ever added, as sole principal.
-	for _, s := range fixed.Statements[len(in.Statements):] {
-		p, ok := s.OwnService()
-		if !ok || !targets[strings.ToLower(p)] || !sources.InTable(p) || !s.IsAllow() {
-			t.Errorf("added statement is not an Allow for one target principal: %s", stmtJSON(t, s))
-		}
-	}
-	before, after := principals(in), principals(fixed)
-	for p := range after {
-		svc, isService := strings.CutPrefix(p, "Service:")
-		if !before[p] && !(isService && targets[svc] && sources.InTable(svc)) {
-			t.Errorf("fix added principal %q", p)
-		}
-	}
-	// Idempotence: a second fix changes nothing.
-	again, err := Fix(out, grants)
-	if err != nil {
-		t.Fatalf("second Fix: %v", err)
-	}
-	if again.Changed || !bytes.Equal(again.Policy, out) {
-		t.Fatalf("second Fix changed the policy: %v\n%s", again.Summary, again.Policy)
-	}
-	// Exactly one statement of ours per target principal.
-	for p := range targets {
-		n := 0
-		for _, s := range fixed.Statements {
-			if s.Sid == SID(p) {
-				n++
-			}
-		}
-		if n > 1 {
-			t.Errorf("%d statements with Sid %s", n, SID(p))
-		}
-	}
-}
-
-// namesTarget reports whether the statement lists a target in its Service
-// principal or carries one of our Sids: the only statements Fix may edit.
-func namesTarget(s *policy.Statement, targets map[string]bool) bool {
-	for p := range targets {
-		if s.Sid == SID(p) {
-			return true
-		}
-	}
-	if s.Principal == nil || s.Principal.Service == nil {
-		return false
-	}
-	for _, v := range s.Principal.Service.Items {
-		if targets[strings.ToLower(strings.TrimSpace(v))] {
-			return true
-		}
-	}
-	return false
-}
-
-// principals is every principal value in the document, lower-cased, by kind.
-func principals(d *policy.Document) map[string]bool {
-	out := map[string]bool{}
-	for _, s := range d.Statements {
-		for _, p := range []*policy.Principal{s.Principal, s.NotPrincipal} {
-			if p == nil {
-				continue
-			}
-			if p.Wildcard {
-				out["*"] = true
-			}
-			for kind, v := range map[string]*policy.Values{"AWS:": p.AWS, "Service:": p.Service, "Federated:": p.Federated, "CanonicalUser:": p.CanonicalUser} {
-				if v == nil {
-					continue
-				}
-				for _, x := range v.Items {
-					out[kind+strings.ToLower(strings.TrimSpace(x))] = true
-				}
-			}
-		}
-	}
-	return out
-}
-
-func stmtJSON(t *testing.T, s *policy.Statement) string {
-	t.Helper()
-	b, err := (&policy.Document{Statements: []*policy.Statement{s}}).MarshalCompact()
-	if err != nil {
-		t.Fatalf("marshal statement: %v", err)
-	}
-	return string(b)
 }
 
 func TestRefused(t *testing.T) {

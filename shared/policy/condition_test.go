@@ -37,7 +37,7 @@ func TestParseOperator(t *testing.T) {
 }
 
 // snsContext is the request context SNS creates when it calls KMS for
-// CloudWatch (DESIGN.md), with aws:SourceArn unknown (any alarm).
+// CloudWatch (docs/DESIGN.md), with aws:SourceArn unknown (any alarm).
 func snsContext() Context {
 	c := NewContext()
 	c.Set("aws:PrincipalIsAWSService", "true")

@@ -60,10 +60,12 @@ func Parse(data []byte) (*Document, error) {
 		switch m.key {
 		case "Version":
 			if d.Version, err = parseString(m.raw); err != nil {
+				//lint:ignore ST1005 the message starts with the policy member it is about
 				return nil, fmt.Errorf("Version: %w", err)
 			}
 		case "Id":
 			if d.ID, err = parseString(m.raw); err != nil {
+				//lint:ignore ST1005 the message starts with the policy member it is about
 				return nil, fmt.Errorf("Id: %w", err)
 			}
 		case "Statement":
@@ -185,6 +187,7 @@ func (p *parser) parseStatement(e member, s *Statement) (*Statement, error) {
 			hasEffect = true
 			s.Effect, err = parseString(m.raw)
 			if err == nil && !strings.EqualFold(s.Effect, "Allow") && !strings.EqualFold(s.Effect, "Deny") {
+				//lint:ignore ST1005 the message starts with the policy member it is about
 				return nil, fmt.Errorf("Effect %q is not Allow or Deny", s.Effect)
 			}
 		case "Principal":

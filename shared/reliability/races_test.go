@@ -12,6 +12,7 @@ import (
 
 	"github.com/snskeyguard/snskeyguard/shared/emulator"
 	"github.com/snskeyguard/snskeyguard/shared/guard"
+	"github.com/snskeyguard/snskeyguard/shared/plan"
 	"github.com/snskeyguard/snskeyguard/shared/policy"
 )
 
@@ -42,7 +43,7 @@ var raceEdge = edgeOptions{maxAttempts: 3, attemptTimeout: 5 * time.Second}
 
 // TestRaces starts 50 invocations of the three kinds (topic-guard for each
 // topic, key-guard for the key) at once against one key, and holds the
-// result to DESIGN.md's invariants: valid, within 32 KB, one statement per
+// result to docs/DESIGN.md's invariants: valid, within 32 KB, one statement per
 // principal, nothing outside the sources table, the root statement kept; a
 // clean run then leaves no fixable finding, and another writes nothing.
 func TestRaces(t *testing.T) {
@@ -75,11 +76,8 @@ func TestRaces(t *testing.T) {
 		close(start)
 		wg.Wait()
 		writes += emulator.Total(w.proxy.Forwarded(), "kms:PutKeyPolicy") - writesBefore
-		violations := 0
 		for i, o := range outs {
 			if o.panicked != nil {
-				violations++
-				count(func() { figures.panics++ })
 				t.Errorf("round %d invocation %d panicked: %v", round, i, o.panicked)
 			}
 			if o.err != nil {
@@ -87,8 +85,7 @@ func TestRaces(t *testing.T) {
 			}
 		}
 		final := w.policy(keyID)
-		if bad := invariants(orig, final); bad != nil {
-			violations++
+		if bad := plan.CheckFix(orig, final); bad != nil {
 			t.Errorf("round %d: invariants broken %v:\n%s", round, bad, final)
 		}
 		if fixable(topicARN, ordersPolicy, final, requiredList) != nil || fixable(topic2, auditPolicy, final, requiredList) != nil {
@@ -100,23 +97,21 @@ func TestRaces(t *testing.T) {
 		// The next event (or the periodic Config sweep) converges.
 		g, _ := w.guard(guard.ModeRemediate, nil, raceEdge)
 		if o := invoke(g, keyGuard, putKeyPolicyEvent(keyID)); o.err != nil || o.panicked != nil {
-			violations++
 			t.Errorf("round %d: clean key-guard run after the race: %v %v", round, o.err, o.panicked)
 		}
 		settled := w.policy(keyID)
 		left := append(fixable(topicARN, ordersPolicy, settled, requiredList), fixable(topic2, auditPolicy, settled, requiredList)...)
-		if bad := invariants(orig, settled); bad != nil || left != nil {
-			violations++
+		if bad := plan.CheckFix(orig, settled); bad != nil || left != nil {
 			t.Errorf("round %d: after a clean run: invariants %v, fixable %v:\n%s", round, bad, left, settled)
 		}
 		n := emulator.Total(w.proxy.Forwarded(), "kms:PutKeyPolicy")
 		if o := invoke(g, keyGuard, putKeyPolicyEvent(keyID)); o.err != nil || applied(o.rep) ||
 			emulator.Total(w.proxy.Forwarded(), "kms:PutKeyPolicy") != n {
-			violations++
 			t.Errorf("round %d: a second clean run wrote or failed: %v %+v", round, o.err, o.rep)
 		}
-		count(func() { figures.raceRuns++; figures.raceViolations += violations })
+		count(func() { figures.raceRuns++ })
 	}
+	count(func() { figures.raceRoundsIncomplete += incomplete })
 	t.Logf("race rounds=%d x 50 invocations: PutKeyPolicy writes=%d, invocation errors=%d, rounds left incomplete until the next run=%d",
 		rounds, writes, errs, incomplete)
 }
@@ -166,7 +161,7 @@ func TestOutsideEditIsKept(t *testing.T) {
 			if left := fixable(topicARN, ordersPolicy, final, requiredList); left != nil {
 				t.Errorf("the fix is incomplete on top of the edit (%v):\n%s", left, final)
 			}
-			if bad := invariants([]byte(editedPolicy), final); bad != nil {
+			if bad := plan.CheckFix([]byte(editedPolicy), final); bad != nil {
 				t.Errorf("invariants %v:\n%s", bad, final)
 			}
 		})
@@ -193,7 +188,7 @@ func TestEditDuringWriteWindow(t *testing.T) {
 	if hookErr != nil || o.panicked != nil {
 		t.Fatal(hookErr, o.panicked)
 	}
-	if bad := invariants([]byte(originalPolicy), final); bad != nil {
+	if bad := plan.CheckFix([]byte(originalPolicy), final); bad != nil {
 		t.Errorf("invariants %v:\n%s", bad, final)
 	}
 	same, _ := policy.Equal(final, []byte(editedPolicy))

@@ -1,4 +1,4 @@
-// Package report is the JSON every function returns (DESIGN.md "What every
+// Package report is the JSON every function returns (docs/DESIGN.md "What every
 // function returns"): what `sam local invoke` prints and what the tests read.
 package report
 
@@ -60,13 +60,6 @@ type Action struct {
 // New returns an empty report for mode with non-nil slices (so JSON shows []).
 func New(mode string) Report {
 	return Report{Mode: mode, Evaluations: []Evaluation{}}
-}
-
-// Skip returns a report for an event ignored as a whole.
-func Skip(mode, why string) Report {
-	r := New(mode)
-	r.Skipped = why
-	return r
 }
 
 // NewEvaluation returns an evaluation of a topic with non-nil slices.

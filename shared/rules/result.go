@@ -26,7 +26,7 @@ type Result struct {
 	// (GRANT_MISSING, CONFUSED_DEPUTY_MISSING on the principal's own statement,
 	// CONFUSED_DEPUTY_UNSUPPORTED). Empty when nothing is fixable.
 	Grants []Grant
-	// Publishers is P of the seed's cost formula: the distinct publishing
+	// Publishers is P of the SNS documentation's cost formula: the distinct publishing
 	// principals (required + topic policy + discovered).
 	Publishers int
 	// Repoint is true when the fix is to re-point the topic to

@@ -8,8 +8,8 @@ import (
 	"github.com/snskeyguard/snskeyguard/shared/rules"
 )
 
-// TestSamples pins the expectations of /work/shared/samples/README.md for the
-// four sample key policies (copied into testdata/), with cloudwatch, s3 and
+// TestSamples pins the expected findings of the four sample key policies
+// (testdata/kms-policy-0*.json), with cloudwatch, s3 and
 // events required, as in the samples' own statements.
 func TestSamples(t *testing.T) {
 	const (

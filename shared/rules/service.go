@@ -231,7 +231,7 @@ func (e *evaluator) denies(id policy.Identity, ctxs []policy.Context) (certain, 
 }
 
 // fixable says whether a grant for p may be written: only principals of the
-// seed's table, only on a key of the topic's own account, and only when the
+// SNS documentation's service-principal table, only on a key of the topic's own account, and only when the
 // confused-deputy values are known (a grant without them would be flagged
 // again, and a grant with "*" would be unsafe).
 func (e *evaluator) fixable(p string) bool {

@@ -1,12 +1,12 @@
 // Package rules judges one SNS topic and its KMS key against the contract of
-// DESIGN.md and returns findings with stable codes. It is pure: every fact it
+// docs/DESIGN.md and returns findings with stable codes. It is pure: every fact it
 // needs (topic attributes, key metadata, aliases, policies, discovered
 // publishers, configuration) is passed in; nothing here talks to AWS.
 package rules
 
 import "github.com/snskeyguard/snskeyguard/shared/policy"
 
-// Code is a stable finding code from DESIGN.md. Codes are never renamed or reused.
+// Code is a stable finding code from docs/DESIGN.md. Codes are never renamed or reused.
 type Code string
 
 const (

@@ -1,5 +1,5 @@
-// Package sources is the seed's table of AWS event sources that publish to SNS
-// topics: their service principals, how to scope a confused-deputy condition
+// Package sources is the SNS documentation's service-principal table: the
+// AWS event sources that publish to SNS topics, their service principals, how to scope a confused-deputy condition
 // for each (the aws:SourceArn pattern), and the sources that need an IAM role
 // instead of a service principal. It is data plus lookups; it imports nothing.
 package sources
@@ -26,7 +26,7 @@ type Source struct {
 	NeedsRole bool
 }
 
-// table is the seed's service-principal table (and its note on IAM roles),
+// table is the SNS documentation's service-principal table (and its note on IAM roles),
 // checked against the SNS guide's page "Key management" (sns-key-management,
 // section "Enable compatibility between event sources from AWS services and
 // encrypted topics").
@@ -66,7 +66,7 @@ var table = []Source{
 	{Principal: "ssm-incidents.amazonaws.com", Name: "AWS Systems Manager Incident Manager", Publishes: "Incident Manager incident notifications and chat channel updates sent to this topic", ARNPattern: "arn:{partition}:ssm-incidents:*:{account}:*", ConfusedDeputy: true},
 	{Principal: "ssm-contacts.amazonaws.com", Name: "AWS Systems Manager Incident Manager Contacts", Publishes: "Incident Manager contact engagements sent to this topic", ARNPattern: "arn:{partition}:ssm-contacts:*:{account}:*", ConfusedDeputy: true},
 
-	// The seed's note: these sources publish through an IAM role that the key
+	// The SNS documentation's note: these sources publish through an IAM role that the key
 	// policy must name, so granting their service principal would fix nothing.
 	{Principal: "autoscaling.amazonaws.com", Name: "Amazon EC2 Auto Scaling", Publishes: "EC2 Auto Scaling lifecycle and scaling notifications sent to this topic", ConfusedDeputy: true, NeedsRole: true},
 	{Principal: "elastictranscoder.amazonaws.com", Name: "Amazon Elastic Transcoder", Publishes: "Elastic Transcoder job notifications sent to this topic", ConfusedDeputy: true, NeedsRole: true},
@@ -88,7 +88,7 @@ func Lookup(principal string) (Source, bool) {
 	return Source{}, false
 }
 
-// InTable reports whether the principal is in the seed's table of service
+// InTable reports whether the principal is in the SNS documentation's table of service
 // principals a fix may add (NeedsRole rows excluded).
 func InTable(principal string) bool {
 	s, ok := Lookup(principal)

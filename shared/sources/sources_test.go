@@ -5,7 +5,7 @@ import (
 	"testing"
 )
 
-// seedPrincipals is the seed's service-principal table, verbatim.
+// seedPrincipals is the SNS documentation's service-principal table, verbatim.
 var seedPrincipals = []string{
 	"cloudwatch.amazonaws.com",
 	"events.amazonaws.com",
@@ -59,7 +59,7 @@ func TestSeedRowsPresent(t *testing.T) {
 			t.Errorf("%s: ARNPattern %q inconsistent with ConfusedDeputy %v", p, s.ARNPattern, s.ConfusedDeputy)
 		}
 	}
-	// Exactly the seed rows plus the role rows: nothing slipped in.
+	// Exactly the documentation's rows plus the role rows: nothing slipped in.
 	if got, want := len(All()), len(seedPrincipals)+len(roleSources); got != want {
 		t.Errorf("table has %d rows, want %d", got, want)
 	}

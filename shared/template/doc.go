@@ -1,6 +1,6 @@
 // Package template holds the checks of the SAM application (template.yaml and
 // samconfig.toml at the module root). It has no product code: its tests load the
-// template the way SAM and CloudFormation read it and hold it to DESIGN.md: every
+// template the way SAM and CloudFormation read it and hold it to docs/DESIGN.md: every
 // function builds from its own folder through the Makefile, every setting is a
 // parameter, the EventBridge rules accept exactly the successful calls the functions
 // handle, IAM grants only an allow-list of actions (writes only in remediate mode),

@@ -263,14 +263,6 @@ func (s *stack) globalFunction() map[string]any {
 	return obj(v)
 }
 
-// prop reads a function property, falling back to Globals like SAM does.
-func (s *stack) prop(fn map[string]any, name string) any {
-	if v, ok := obj(fn["Properties"])[name]; ok {
-		return v
-	}
-	return s.globalFunction()[name]
-}
-
 // env is the effective environment of a function: Globals merged with its own,
 // its own winning, as SAM merges maps.
 func (s *stack) env(fn map[string]any) map[string]any {

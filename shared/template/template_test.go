@@ -14,14 +14,14 @@ import (
 	"github.com/awslabs/goformation/v7"
 )
 
-// functions maps each SAM logical id to its source folder (DESIGN.md, "Entry points").
+// functions maps each SAM logical id to its source folder (docs/DESIGN.md, "Entry points").
 var functions = map[string]string{
 	"TopicGuardFunction": "topic-guard",
 	"KeyGuardFunction":   "key-guard",
 	"ConfigRuleFunction": "config-rule",
 }
 
-// settings maps every configuration variable of DESIGN.md to the parameter that sets it.
+// settings maps every configuration variable of docs/DESIGN.md to the parameter that sets it.
 var settings = map[string]string{
 	"MODE":                        "Mode",
 	"REQUIRED_SERVICE_PRINCIPALS": "RequiredServicePrincipals",
@@ -419,7 +419,7 @@ func TestStoredDataIsEncryptedWithTheStackKey(t *testing.T) {
 	if v, ok := q["SqsManagedSseEnabled"]; ok {
 		t.Errorf("DeadLetterQueue sets SqsManagedSseEnabled=%v", v)
 	}
-	// Service grants in the key policy follow DESIGN.md: both confused-deputy
+	// Service grants in the key policy follow docs/DESIGN.md: both confused-deputy
 	// conditions, except for EventBridge which must have neither.
 	services := map[string]bool{}
 	for _, st := range resourcePolicies(res)["AlertKey"] {
@@ -681,7 +681,7 @@ func TestReferencesResolve(t *testing.T) {
 }
 
 // handled is the independent statement of which events a function must get
-// (DESIGN.md, "Entry points"): successful CloudTrail calls with these names.
+// (docs/DESIGN.md, "Entry points"): successful CloudTrail calls with these names.
 var handled = map[string]struct {
 	event, source, eventSource string
 	names                      []string

@@ -174,7 +174,7 @@ func TestSelfEvents(t *testing.T) {
 }
 
 // TestEnvJSON pins events/env.json: every function gets every setting of
-// DESIGN.md plus the endpoint, with values that work against the local run.
+// docs/DESIGN.md plus the endpoint, with values that work against the local run.
 func TestEnvJSON(t *testing.T) {
 	raw, err := os.ReadFile("../../events/env.json")
 	if err != nil {

@@ -92,12 +92,6 @@ func asObject(raw json.RawMessage, path string) (object, bool, error) {
 
 func (o object) at(key string) string { return o.path + "." + key }
 
-// has says whether key is present and not null.
-func (o object) has(key string) bool {
-	raw, ok := o.m[key]
-	return ok && !isNull(raw)
-}
-
 // str returns a string field; absent or null gives "".
 func (o object) str(key string) (string, error) {
 	raw, ok := o.m[key]

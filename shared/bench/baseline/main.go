@@ -1,4 +1,4 @@
-// Command baseline is the yardstick of topic-guard's cold start (issue 5): a
+// Command baseline is the yardstick of topic-guard's cold start: a
 // Lambda function that loads the SDK's default configuration and builds the
 // same AWS clients the guard builds, without tracing, and does nothing per
 // call. The ratio topic-guard / baseline is what tracing and the guard's own

@@ -221,7 +221,7 @@ type policyChange struct {
 	before, after []byte
 }
 
-// report is the JSON every function returns (DESIGN.md), in the fields shown.
+// report is the JSON every function returns (docs/DESIGN.md), in the fields shown.
 type report struct {
 	Skipped     string `json:"skipped"`
 	Evaluations []struct {

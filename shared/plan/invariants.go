@@ -1,0 +1,246 @@
+package plan
+
+import (
+	"bytes"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"reflect"
+	"slices"
+	"strings"
+
+	"github.com/snskeyguard/snskeyguard/shared/policy"
+	"github.com/snskeyguard/snskeyguard/shared/rules"
+	"github.com/snskeyguard/snskeyguard/shared/sources"
+)
+
+// CheckFix checks a key policy written by the guard (after) against the
+// policy it started from (before) and returns every safety invariant of
+// docs/DESIGN.md ("What a fix may do") that is broken, joined, or nil. It is
+// the one checker the planner's tests, the rules corpus, the fuzzers and the
+// reliability suites share, so every suite means the same thing by "safe".
+//
+// The grants are what the fix was for. With none (a policy left by several
+// runs whose grants the caller does not know), every service principal of the
+// SNS documentation's service-principal table counts as a possible target.
+//
+// The invariants, each compared on parsed JSON (never text):
+//   - after is valid JSON, parses as a policy, and has at most 32,768 bytes;
+//   - no statement is removed or reordered, and every statement that names no
+//     target principal (and carries no Sid of ours) is unchanged member for
+//     member;
+//   - no principal is added or removed except target service principals from
+//     the table;
+//   - an added statement is an Allow for one target principal alone;
+//   - a Sid of ours is used at most once, and each service principal gains at
+//     most one statement;
+//   - with grants, fixing again changes nothing (idempotence).
+func CheckFix(before, after []byte, grants ...rules.Grant) error {
+	var bad []error
+	fail := func(format string, args ...any) { bad = append(bad, fmt.Errorf(format, args...)) }
+	if len(after) > policy.MaxKeyPolicyBytes {
+		fail("fixed policy is %d bytes > %d", len(after), policy.MaxKeyPolicyBytes)
+	}
+	if !json.Valid(after) {
+		fail("fixed policy is not valid JSON")
+		return errors.Join(bad...)
+	}
+	in, err := policy.Parse(before)
+	if err != nil {
+		fail("the starting policy does not parse: %v", err)
+		return errors.Join(bad...)
+	}
+	out, err := policy.Parse(after)
+	if err != nil {
+		fail("fixed policy does not parse: %v", err)
+		return errors.Join(bad...)
+	}
+	rawIn, errIn := rawStatements(before)
+	rawOut, errOut := rawStatements(after)
+	if err := errors.Join(errIn, errOut); err != nil {
+		fail("%v", err)
+		return errors.Join(bad...)
+	}
+	if len(rawIn) != len(in.Statements) || len(rawOut) != len(out.Statements) {
+		fail("statement count differs between the JSON and the parsed policy")
+		return errors.Join(bad...)
+	}
+
+	target := targets(grants)
+	if len(out.Statements) < len(in.Statements) {
+		fail("fix removed statements: %d -> %d", len(in.Statements), len(out.Statements))
+		return errors.Join(bad...)
+	}
+	// Statements keep their places; those the fix may not touch keep every member.
+	for i, s := range in.Statements {
+		if namesTarget(s, target) {
+			continue
+		}
+		if !reflect.DeepEqual(rawIn[i], rawOut[i]) {
+			fail("statement %s (no target principal) changed:\n was %s\n now %s", label(s, i), show(rawIn[i]), show(rawOut[i]))
+		}
+	}
+	// Added statements: an Allow for one target principal from the table.
+	for i, s := range out.Statements[len(in.Statements):] {
+		p, ok := s.OwnService()
+		if !ok || !s.IsAllow() || !target(p) {
+			fail("added statement %s is not an Allow for one target principal: %s", label(s, len(in.Statements)+i), show(rawOut[len(in.Statements)+i]))
+		}
+	}
+	// No principal appears or goes, except target services.
+	was, now := principalSet(in), principalSet(out)
+	for p := range now {
+		svc, isService := strings.CutPrefix(p, "Service:")
+		if !was[p] && !(isService && target(svc)) {
+			fail("fix added principal %s", p)
+		}
+	}
+	for p := range was {
+		svc, isService := strings.CutPrefix(p, "Service:")
+		if !now[p] && !(isService && target(svc)) {
+			fail("fix removed principal %s", p)
+		}
+	}
+	// One statement of ours per principal; at most one more statement per service.
+	sids := map[string]int{}
+	for _, s := range out.Statements {
+		if strings.HasPrefix(s.Sid, sidPrefix) {
+			sids[s.Sid]++
+		}
+	}
+	for sid, n := range sids {
+		if n > 1 {
+			fail("%d statements with Sid %s", n, sid)
+		}
+	}
+	countIn, countOut := serviceStatements(in), serviceStatements(out)
+	for svc, n := range countOut {
+		if n > countIn[svc]+1 {
+			fail("%d statements grant %s (%d before)", n, svc, countIn[svc])
+		}
+	}
+	// Idempotence: a second fix for the same grants writes nothing.
+	if len(grants) > 0 && len(bad) == 0 {
+		again, err := Fix(after, grants)
+		switch {
+		case err != nil:
+			fail("second Fix: %v", err)
+		case again.Changed || !bytes.Equal(again.Policy, after):
+			fail("second Fix changed the policy: %v", again.Summary)
+		}
+	}
+	return errors.Join(bad...)
+}
+
+// targets returns whether a service principal is one the fix may grant: one
+// of the grants' principals (any when there are none) that is in the table.
+func targets(grants []rules.Grant) func(string) bool {
+	named := map[string]bool{}
+	for _, g := range grants {
+		named[strings.ToLower(strings.TrimSpace(g.Principal))] = true
+	}
+	return func(p string) bool {
+		p = strings.ToLower(strings.TrimSpace(p))
+		return sources.InTable(p) && (len(named) == 0 || named[p])
+	}
+}
+
+// namesTarget reports whether the statement lists a target in a Service
+// principal or carries the Sid of ours for one: the only statements a fix may
+// edit.
+func namesTarget(s *policy.Statement, target func(string) bool) bool {
+	if strings.HasPrefix(s.Sid, sidPrefix) {
+		for _, src := range sources.All() {
+			if target(src.Principal) && s.Sid == SID(src.Principal) {
+				return true
+			}
+		}
+	}
+	for _, p := range []*policy.Principal{s.Principal, s.NotPrincipal} {
+		if p == nil || p.Service == nil {
+			continue
+		}
+		if slices.ContainsFunc(p.Service.Items, target) {
+			return true
+		}
+	}
+	return false
+}
+
+// principalSet is every principal value of the document by kind
+// ("AWS:arn:...", "Service:s3.amazonaws.com", "*"); service names are
+// compared case-insensitively, as IAM does.
+func principalSet(d *policy.Document) map[string]bool {
+	out := map[string]bool{}
+	for _, s := range d.Statements {
+		for _, p := range []*policy.Principal{s.Principal, s.NotPrincipal} {
+			if p == nil {
+				continue
+			}
+			if p.Wildcard {
+				out["*"] = true
+			}
+			for kind, v := range map[string]*policy.Values{"AWS:": p.AWS, "Service:": p.Service, "Federated:": p.Federated, "CanonicalUser:": p.CanonicalUser} {
+				if v == nil {
+					continue
+				}
+				for _, x := range v.Items {
+					x = strings.TrimSpace(x)
+					if kind == "Service:" {
+						x = strings.ToLower(x)
+					}
+					out[kind+x] = true
+				}
+			}
+		}
+	}
+	return out
+}
+
+// serviceStatements counts, per service principal, the Allow statements
+// that name it.
+func serviceStatements(d *policy.Document) map[string]int {
+	out := map[string]int{}
+	for _, s := range d.Statements {
+		if !s.IsAllow() || s.Principal == nil || s.Principal.Service == nil {
+			continue
+		}
+		seen := map[string]bool{}
+		for _, v := range s.Principal.Service.Items {
+			v = strings.ToLower(strings.TrimSpace(v))
+			if !seen[v] {
+				seen[v] = true
+				out[v]++
+			}
+		}
+	}
+	return out
+}
+
+// rawStatements decodes a policy's statements generically (numbers kept as
+// written), to compare statements member for member whatever the planner's
+// layout.
+func rawStatements(data []byte) ([]any, error) {
+	dec := json.NewDecoder(bytes.NewReader(data))
+	dec.UseNumber()
+	var top map[string]any
+	if err := dec.Decode(&top); err != nil {
+		return nil, fmt.Errorf("decode policy: %w", err)
+	}
+	switch st := top["Statement"].(type) {
+	case []any:
+		return st, nil
+	case map[string]any:
+		return []any{st}, nil
+	default:
+		return nil, fmt.Errorf("policy Statement is %T", st)
+	}
+}
+
+func show(v any) string {
+	b, err := json.Marshal(v)
+	if err != nil {
+		return fmt.Sprint(v)
+	}
+	return string(b)
+}
