@@ -31,6 +31,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/sns"
 
+	"github.com/snskeyguard/snskeyguard/internal/iamproxy"
 	"github.com/snskeyguard/snskeyguard/shared/emulator"
 )
 
@@ -68,7 +69,16 @@ func TestMain(m *testing.M) {
 		}
 		wg.Wait()
 	}
-	os.Exit(m.Run())
+	code := m.Run()
+	// Every function of every rig ran behind the IAM proxy (emulator.Stack.FunctionEnv).
+	checked, denied := iamproxy.Totals()
+	line := fmt.Sprintf("iam_calls_checked=%d iam_denied=%d\n", checked, denied)
+	fmt.Print(line)
+	if root, err := emulator.RepoRoot(); err == nil && checked > 0 {
+		_ = os.MkdirAll(filepath.Join(root, ".cache"), 0o755)
+		_ = os.WriteFile(filepath.Join(root, ".cache", "iam-e2e.txt"), []byte(line), 0o644)
+	}
+	os.Exit(code)
 }
 
 // e2eRequire skips (or, in CI, fails) without the emulators and fails when a
@@ -90,7 +100,10 @@ type e2eRig struct {
 	demo  *emulator.Demo
 	mode  string
 	extra map[string]string
-	fns   map[string]*emulator.Function
+	// params are template parameters no function variable shows (the
+	// deployment mode of the roles the IAM proxy enforces).
+	params map[string]string
+	fns    map[string]*emulator.Function
 }
 
 // newRig seeds a fresh demo (its own kumo data directory). Functions start
@@ -100,7 +113,19 @@ func newRig(t *testing.T, mode string, extra map[string]string) *e2eRig {
 	t.Helper()
 	e2eRequire(t)
 	s, d := emulator.NewDemo(t)
-	return &e2eRig{t: t, owner: t, stack: s, demo: d, mode: mode, extra: extra, fns: map[string]*emulator.Function{}}
+	r := &e2eRig{t: t, owner: t, stack: s, demo: d, mode: mode, extra: extra, fns: map[string]*emulator.Function{}}
+	// Calls made outside invoke (a test calling Invoke itself) fail the owner.
+	t.Cleanup(func() { iamFail(t, s.IAM.TakeDenials()) })
+	return r
+}
+
+// iamFail fails t for each call a function's role did not allow, naming the
+// call and the role.
+func iamFail(t *testing.T, denials []iamproxy.Denial) {
+	t.Helper()
+	for _, d := range denials {
+		t.Errorf("IAM would deny %s on %s to role %s (session %s): %s %v", d.Action, d.Resource, d.Role, d.Caller, d.Message, d.Policies)
+	}
 }
 
 func e2eEnvJSON(t *testing.T) map[string]map[string]string {
@@ -128,6 +153,10 @@ func (r *e2eRig) function(name string) *emulator.Function {
 	env := emulator.With(settings, r.stack.Env())
 	env["MODE"] = r.mode
 	maps.Copy(env, r.extra)
+	env, err := r.stack.FunctionEnv(name, env, r.params)
+	if err != nil {
+		r.t.Fatal(err)
+	}
 	// Started for the owner: a subtest's cleanup would stop it for the next one.
 	f := emulator.StartFunctionForTest(r.owner, e2eBins[name], env)
 	r.fns[name] = f
@@ -185,6 +214,7 @@ func (r *e2eRig) invoke(file string) e2eReport {
 func (r *e2eRig) invokeRaw(fn string, payload []byte) e2eReport {
 	r.t.Helper()
 	out, err := r.function(fn).Invoke(r.t.Context(), payload)
+	iamFail(r.t, r.stack.IAM.TakeDenials())
 	if err != nil {
 		r.t.Fatalf("%s: %v\n%s", fn, err, out)
 	}
