@@ -739,6 +739,34 @@ func TestEventsAlertMode(t *testing.T) {
 	}
 }
 
+// TestEventsWithDiscoveryAndSecurityHub: every sample in both modes with
+// source discovery and Security Hub on, the settings that add calls
+// (ListEventBuses, ListRules, ListTargetsByRule, DescribeAlarms,
+// BatchImportFindings): no call may be one the roles of template.yaml do not
+// allow (invoke fails the test on each), and those calls must really have
+// been made and checked.
+func TestEventsWithDiscoveryAndSecurityHub(t *testing.T) {
+	files := e2eEventFiles(t)
+	for _, mode := range []string{"alert", "remediate"} {
+		t.Run(mode, func(t *testing.T) {
+			r := newRig(t, mode, map[string]string{"DISCOVER_SOURCES": "true", "SECURITY_HUB": "true"})
+			for _, f := range files {
+				r.invoke(f)
+			}
+			checked := r.stack.IAM.Actions()
+			for _, a := range []string{"events:ListEventBuses", "events:ListRules", "cloudwatch:DescribeAlarms",
+				"securityhub:BatchImportFindings", "sns:Publish", "config:PutEvaluations", "kms:GetKeyPolicy"} {
+				if checked[a] == 0 {
+					t.Errorf("no %s call was checked (checked: %v)", a, checked)
+				}
+			}
+			if mode == "remediate" && checked["kms:PutKeyPolicy"] == 0 {
+				t.Errorf("no kms:PutKeyPolicy was checked in remediate mode: %v", checked)
+			}
+		})
+	}
+}
+
 // TestEventsRemediateMode: each sample on a fresh demo, MODE=remediate; the
 // fixed policy in kumo must be the expected one.
 func TestEventsRemediateMode(t *testing.T) {

@@ -86,6 +86,7 @@ type Proxy struct {
 	ids     map[string]*identity
 	seq     int
 	checked int
+	actions map[string]int // checked calls by IAM action
 	denials []Denial
 	taken   int
 }
@@ -110,7 +111,7 @@ func New(opts Options) (*Proxy, error) {
 	if err != nil {
 		return nil, err
 	}
-	p := &Proxy{URL: "http://" + ln.Addr().String(), opts: opts, tpl: tpl, ln: ln, ids: map[string]*identity{},
+	p := &Proxy{URL: "http://" + ln.Addr().String(), opts: opts, tpl: tpl, ln: ln, ids: map[string]*identity{}, actions: map[string]int{},
 		http: &http.Client{Timeout: 2 * time.Minute}}
 	p.srv = &http.Server{Handler: p, ReadHeaderTimeout: 10 * time.Second}
 	go func() { _ = p.srv.Serve(ln) }()
@@ -164,6 +165,13 @@ func (p *Proxy) Checked() int {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	return p.checked
+}
+
+// Actions returns the checked calls so far by IAM action ("kms:DescribeKey").
+func (p *Proxy) Actions() map[string]int {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return maps.Clone(p.actions)
 }
 
 // Denials returns every denial so far.
@@ -326,11 +334,16 @@ func (p *Proxy) learnAssumedKey(caller *identity, c *call, out []byte) {
 
 // authorize evaluates one call; nil means allowed.
 func (p *Proxy) authorize(id *identity, c *call) *Denial {
+	op, ok := operations[c.service+":"+c.op]
 	p.mu.Lock()
 	p.checked++
+	if op.action != "" {
+		p.actions[op.action]++
+	} else if op.free {
+		p.actions[c.service+":"+c.op]++
+	}
 	p.mu.Unlock()
 	totalChecked.Add(1)
-	op, ok := operations[c.service+":"+c.op]
 	if !ok {
 		return &Denial{Caller: id.session, Role: id.role.arn, Action: c.service + ":" + c.op, Resource: "-",
 			Message: "operation not modelled by the IAM proxy (add it to operations with its Service Authorization Reference entry)"}
