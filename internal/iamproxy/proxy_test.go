@@ -18,6 +18,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/eventbridge"
 	"github.com/aws/aws-sdk-go-v2/service/kms"
 	"github.com/aws/aws-sdk-go-v2/service/sns"
+	"github.com/aws/aws-sdk-go-v2/service/sts"
 	"github.com/aws/smithy-go"
 
 	"github.com/snskeyguard/snskeyguard/internal/cfn"
@@ -60,6 +61,14 @@ func newBackend(t *testing.T) *backend {
 			w.Write([]byte("{}"))
 		case protoQuery:
 			w.Header().Set("Content-Type", "text/xml")
+			if c.op == "AssumeRole" {
+				w.Write([]byte(`<AssumeRoleResponse xmlns="https://sts.amazonaws.com/doc/2011-06-15/"><AssumeRoleResult><Credentials>` +
+					`<AccessKeyId>ASIAMEMBER0000000001</AccessKeyId><SecretAccessKey>s</SecretAccessKey><SessionToken>t</SessionToken>` +
+					`<Expiration>2099-01-01T00:00:00Z</Expiration></Credentials><AssumedRoleUser><Arn>` + c.form.Get("RoleArn") +
+					`</Arn><AssumedRoleId>AROA:s</AssumedRoleId></AssumedRoleUser></AssumeRoleResult>` +
+					`<ResponseMetadata><RequestId>r-1</RequestId></ResponseMetadata></AssumeRoleResponse>`))
+				return
+			}
 			w.Write([]byte(`<PublishResponse xmlns="http://sns.amazonaws.com/doc/2010-03-31/"><PublishResult><MessageId>m-1</MessageId>` +
 				`</PublishResult><ResponseMetadata><RequestId>r-1</RequestId></ResponseMetadata></PublishResponse>`))
 		case protoCBOR:
@@ -288,5 +297,58 @@ func TestRegisterReadsParametersFromTheEnvironment(t *testing.T) {
 	}
 	if _, err := p.Register("nobody", alertEnv, nil); err == nil {
 		t.Error("a function the template does not define was registered")
+	}
+}
+
+// TestMemberRoleFromTheStackSet: with template.yaml in organization mode, the
+// function's AssumeRole of the member role is checked against its own role
+// (aws:ResourceOrgID) and the member role's trust policy (aws:PrincipalOrgID),
+// and the key AssumeRole returns acts as the member role of the StackSet's
+// inner template, in the member account.
+func TestMemberRoleFromTheStackSet(t *testing.T) {
+	tpl, err := os.ReadFile("../../template.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	b := newBackend(t)
+	p, err := New(Options{Default: b.URL, Template: tpl,
+		Deployment: cfn.Deployment{AccountID: fixtureAccount, Region: "us-east-1", StackName: "snskeyguard"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer p.Close()
+	org := map[string]string{"DeploymentMode": "organization", "OrganizationId": "o-a1b2c3d4e5", "OrganizationalUnitIds": "ou-ab12-cdef3456"}
+	key, err := p.Register("topic-guard", map[string]string{"MODE": "remediate", "CROSS_ACCOUNT_ROLE_NAME": "snskeyguard-member"}, org)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg := aws.Config{Region: "us-east-1", BaseEndpoint: aws.String(p.URL), Retryer: func() aws.Retryer { return aws.NopRetryer{} },
+		Credentials: credentials.NewStaticCredentialsProvider(key, "s", "")}
+	ctx := context.Background()
+	member := "arn:aws:iam::222233334444:role/snskeyguard-member"
+	if _, err := sts.NewFromConfig(cfg).AssumeRole(ctx, &sts.AssumeRoleInput{RoleArn: aws.String(member), RoleSessionName: aws.String("snskeyguard")}); err != nil {
+		t.Fatalf("AssumeRole of the member role: %v %v", err, p.Denials())
+	}
+	_, err = sts.NewFromConfig(cfg).AssumeRole(ctx, &sts.AssumeRoleInput{RoleArn: aws.String("arn:aws:iam::222233334444:role/admin"),
+		RoleSessionName: aws.String("snskeyguard")})
+	if ae := apiError(t, err); ae.ErrorCode() != "AccessDenied" {
+		t.Errorf("AssumeRole of another role: %s, want AccessDenied", ae.ErrorCode())
+	}
+	m := cfg.Copy()
+	m.Credentials = credentials.NewStaticCredentialsProvider("ASIAMEMBER0000000001", "s", "t")
+	memberKey := "arn:aws:kms:us-east-1:222233334444:key/k-9"
+	if _, err := kms.NewFromConfig(m).PutKeyPolicy(ctx, &kms.PutKeyPolicyInput{KeyId: aws.String(memberKey),
+		PolicyName: aws.String("default"), Policy: aws.String("{}")}); err != nil {
+		t.Errorf("PutKeyPolicy on the member's key as the member role (remediate): %v", err)
+	}
+	_, err = kms.NewFromConfig(m).PutKeyPolicy(ctx, &kms.PutKeyPolicyInput{KeyId: aws.String("arn:aws:kms:us-east-1:333344445555:key/k-9"),
+		PolicyName: aws.String("default"), Policy: aws.String("{}")})
+	ae := apiError(t, err)
+	if want := "User: arn:aws:sts::222233334444:assumed-role/snskeyguard-member/snskeyguard is not authorized"; !strings.HasPrefix(ae.ErrorMessage(), want) {
+		t.Errorf("PutKeyPolicy on a third account's key: %q, want it denied to the member session", ae.ErrorMessage())
+	}
+	d := p.Denials()
+	if len(d) != 2 || d[0].Action != "sts:AssumeRole" || d[1].Role != member {
+		t.Errorf("denials %+v", d)
 	}
 }
