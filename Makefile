@@ -18,6 +18,7 @@ vet:
 
 unit: tools
 	PATH="$(BIN):$$PATH" $(GO) test -count=1 -timeout 20m ./...
+	@cat .cache/iam-e2e.txt 2>/dev/null || echo "iam: the end-to-end tests did not run (no emulators)"
 
 # Bounded fuzz runs: each target for $(FUZZTIME); a crasher is written to the
 # package's testdata/fuzz/ and fails the run. Go 1.26's fuzz coordinator can

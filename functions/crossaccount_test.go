@@ -53,7 +53,7 @@ func crossFunction(t *testing.T, s *emulator.Stack, name string, env map[string]
 	if err != nil {
 		t.Fatal(err)
 	}
-	t.Cleanup(func() { iamFail(t, s.IAM.TakeDenials()) })
+	t.Cleanup(func() { iamFail(t, name, s.IAM.TakeDenials()) })
 	return emulator.NewFunction(t, name, env), env["AWS_ACCESS_KEY_ID"]
 }
 

@@ -69,12 +69,16 @@ func TestMain(m *testing.M) {
 		}
 		wg.Wait()
 	}
+	root, rootErr := emulator.RepoRoot()
+	if rootErr == nil {
+		_ = os.Remove(filepath.Join(root, ".cache", "iam-e2e.txt")) // no stale figure from an earlier run
+	}
 	code := m.Run()
 	// Every function of every rig ran behind the IAM proxy (emulator.Stack.FunctionEnv).
 	checked, denied := iamproxy.Totals()
 	line := fmt.Sprintf("iam_calls_checked=%d iam_denied=%d\n", checked, denied)
 	fmt.Print(line)
-	if root, err := emulator.RepoRoot(); err == nil && checked > 0 {
+	if rootErr == nil && checked > 0 {
 		_ = os.MkdirAll(filepath.Join(root, ".cache"), 0o755)
 		_ = os.WriteFile(filepath.Join(root, ".cache", "iam-e2e.txt"), []byte(line), 0o644)
 	}
@@ -115,16 +119,16 @@ func newRig(t *testing.T, mode string, extra map[string]string) *e2eRig {
 	s, d := emulator.NewDemo(t)
 	r := &e2eRig{t: t, owner: t, stack: s, demo: d, mode: mode, extra: extra, fns: map[string]*emulator.Function{}}
 	// Calls made outside invoke (a test calling Invoke itself) fail the owner.
-	t.Cleanup(func() { iamFail(t, s.IAM.TakeDenials()) })
+	t.Cleanup(func() { iamFail(t, "a function of "+t.Name(), s.IAM.TakeDenials()) })
 	return r
 }
 
-// iamFail fails t for each call a function's role did not allow, naming the
-// call and the role.
-func iamFail(t *testing.T, denials []iamproxy.Denial) {
+// iamFail fails t for each call a function's role did not allow, naming who
+// made it (the function and its input), the call and the role.
+func iamFail(t *testing.T, who string, denials []iamproxy.Denial) {
 	t.Helper()
 	for _, d := range denials {
-		t.Errorf("IAM would deny %s on %s to role %s (session %s): %s %v", d.Action, d.Resource, d.Role, d.Caller, d.Message, d.Policies)
+		t.Errorf("%s: IAM would deny %s on %s to role %s (session %s): %s %v", who, d.Action, d.Resource, d.Role, d.Caller, d.Message, d.Policies)
 	}
 }
 
@@ -208,13 +212,13 @@ func (r *e2eRig) invoke(file string) e2eReport {
 	if err != nil {
 		r.t.Fatal(err)
 	}
-	return r.invokeRaw(e2eFunctionOf(file), payload)
+	return r.invokeAs(e2eFunctionOf(file), file, payload)
 }
 
-func (r *e2eRig) invokeRaw(fn string, payload []byte) e2eReport {
+func (r *e2eRig) invokeAs(fn, input string, payload []byte) e2eReport {
 	r.t.Helper()
 	out, err := r.function(fn).Invoke(r.t.Context(), payload)
-	iamFail(r.t, r.stack.IAM.TakeDenials())
+	iamFail(r.t, fn+" with "+input, r.stack.IAM.TakeDenials())
 	if err != nil {
 		r.t.Fatalf("%s: %v\n%s", fn, err, out)
 	}
