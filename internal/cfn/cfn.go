@@ -330,6 +330,29 @@ func (s *Stack) function(fn string, arg any, whole map[string]any) (out any, kee
 			return "", true, true
 		}
 		return l[i], true, true
+	case "Fn::FindInMap":
+		args := List(arg)
+		if len(args) != 3 {
+			s.fail("Fn::FindInMap needs a map, a top-level key and a second-level key")
+			return "", true, true
+		}
+		var keys [3]string
+		for i, a := range args {
+			v, _ := s.Eval(a)
+			keys[i] = Scalar(v)
+		}
+		v, ok := Obj(Obj(Obj(s.Template["Mappings"])[keys[0]])[keys[1]])[keys[2]]
+		if !ok {
+			s.fail("Fn::FindInMap %v: no such entry", keys)
+			return "", true, true
+		}
+		return v, true, true
+	}
+	if strings.HasPrefix(fn, "Fn::") {
+		// A function this reader does not know would be kept as written and
+		// read as a literal: say so instead.
+		s.fail("unsupported intrinsic function %s", fn)
+		return "", true, true
 	}
 	return nil, false, false
 }

@@ -10,6 +10,8 @@ const fixture = `
 Parameters:
   Env: {Type: String, Default: prod, AllowedValues: [prod, test]}
   Arns: {Type: CommaDelimitedList, Default: "a,b"}
+Mappings:
+  Sizes: {prod: {Memory: 512}}
 Conditions:
   IsProd: !Equals [!Ref Env, prod]
 Resources:
@@ -51,6 +53,7 @@ Resources:
         - !Select [1, !Split [",", "x,y,z"]]
         - !If [IsProd, !Ref AWS::NoValue, kept]
         - !Ref Arns
+        - !FindInMap [Sizes, !Ref Env, Memory]
 `
 
 func TestDeploymentResolvesEverything(t *testing.T) {
@@ -72,7 +75,7 @@ func TestDeploymentResolvesEverything(t *testing.T) {
 		`"arn:aws:sns:eu-west-1:111122223333:st-Topic","arn:aws:kms:eu-west-1:111122223333:key/k-1",` +
 		`"arn:aws:sqs:eu-west-1:111122223333:st-Queue","arn:aws:logs:eu-west-1:111122223333:log-group:/aws/lambda/x:*",` +
 		`"arn:aws:lambda:eu-west-1:111122223333:function:st-fn","arn:aws:events:eu-west-1:111122223333:rule/st-FnChanges",` +
-		`"prod,p","y",["a","b"]]`
+		`"prod,p","y",["a","b"],512]`
 	if string(got) != want {
 		t.Errorf("resolved\n%s\nwant\n%s", got, want)
 	}
@@ -108,5 +111,10 @@ func TestNewRefusesWhatCloudFormationRefuses(t *testing.T) {
 	s.Eval(map[string]any{"Fn::GetAtt": []any{"Missing", "Arn"}})
 	if s.Err() == nil {
 		t.Error("a GetAtt of an unknown resource resolved without error")
+	}
+	s, _ = New(tpl, nil, &Deployment{AccountID: "1", Region: "r", StackName: "s"})
+	s.Eval(map[string]any{"Fn::GetAZs": "r"})
+	if s.Err() == nil || !strings.Contains(s.Err().Error(), "Fn::GetAZs") {
+		t.Errorf("an unsupported function resolved: %v", s.Err())
 	}
 }

@@ -33,7 +33,11 @@ import (
 //   - restJson1 Security Hub: HTTP 403, x-amzn-ErrorType AccessDeniedException,
 //     {"Message":..., "Code":"AccessDeniedException"} (the AccessDeniedException
 //     shape of service/securityhub/types has Message and Code).
-func (p *Proxy) deny(w http.ResponseWriter, c *call, d *Denial, caller string) {
+//
+// A key the proxy never handed out is answered as AWS answers an unknown
+// access key: UnrecognizedClientException (JSON protocols), InvalidClientTokenId
+// (query protocols, HTTP 403).
+func (p *Proxy) deny(w http.ResponseWriter, c *call, d *Denial) {
 	p.mu.Lock()
 	p.denials = append(p.denials, *d)
 	p.mu.Unlock()
@@ -45,6 +49,9 @@ func (p *Proxy) deny(w http.ResponseWriter, c *call, d *Denial, caller string) {
 		code, ns := "AccessDenied", "https://sts.amazonaws.com/doc/2011-06-15/"
 		if c.service == "sns" {
 			code, ns = "AuthorizationError", "http://sns.amazonaws.com/doc/2010-03-31/"
+		}
+		if d.Role == "" {
+			code = "InvalidClientTokenId"
 		}
 		var msg bytes.Buffer
 		_ = xml.EscapeText(&msg, []byte(d.Message))
@@ -65,7 +72,11 @@ func (p *Proxy) deny(w http.ResponseWriter, c *call, d *Denial, caller string) {
 		w.WriteHeader(http.StatusForbidden)
 		_, _ = w.Write(b)
 	default:
-		b, _ := json.Marshal(map[string]string{"__type": "AccessDeniedException", "message": d.Message})
+		code := "AccessDeniedException"
+		if d.Role == "" {
+			code = "UnrecognizedClientException"
+		}
+		b, _ := json.Marshal(map[string]string{"__type": code, "message": d.Message})
 		w.Header().Set("Content-Type", "application/x-amz-json-1.1")
 		w.WriteHeader(http.StatusBadRequest)
 		_, _ = w.Write(b)

@@ -262,12 +262,12 @@ func (p *Proxy) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		// An unknown key would be refused by AWS itself; here it means a
 		// function runs with credentials the proxy never handed out.
 		p.deny(w, c, &Denial{Caller: "access key " + key, Action: c.service + ":" + c.op, Resource: "-",
-			Message: "The security token included in the request is invalid."}, "")
+			Message: "The security token included in the request is invalid."})
 		return
 	}
 	if id != nil {
 		if d := p.authorize(id, c); d != nil {
-			p.deny(w, c, d, id.session)
+			p.deny(w, c, d)
 			return
 		}
 	}

@@ -269,8 +269,12 @@ func TestUnknownCallerAndUnmodelledCallAreDenied(t *testing.T) {
 	p, _, cfg := fixture(t, alertEnv)
 	stranger := cfg.Copy()
 	stranger.Credentials = credentials.NewStaticCredentialsProvider("AKIASTRANGER", "s", "")
-	if _, err := kms.NewFromConfig(stranger).DescribeKey(context.Background(), &kms.DescribeKeyInput{KeyId: aws.String("k-1")}); err == nil {
-		t.Error("a key the proxy never handed out was accepted")
+	_, err := kms.NewFromConfig(stranger).DescribeKey(context.Background(), &kms.DescribeKeyInput{KeyId: aws.String("k-1")})
+	if err == nil {
+		t.Fatal("a key the proxy never handed out was accepted")
+	}
+	if ae := apiError(t, err); ae.ErrorCode() != "UnrecognizedClientException" {
+		t.Errorf("unknown key: %s, want UnrecognizedClientException", ae.ErrorCode())
 	}
 	if _, err := kms.NewFromConfig(cfg).ListKeys(context.Background(), &kms.ListKeysInput{}); err == nil {
 		t.Error("an operation the proxy does not model was accepted")
