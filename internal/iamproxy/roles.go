@@ -135,7 +135,7 @@ func functionRole(st *cfn.Stack, stackName, name string) (fnID, roleID string, e
 // expression (ALERT_TOPIC_ARN: !If [CreateAlertTopic, !Ref AlertTopic, !Ref
 // AlertTopicArn]) tries each parameter it names at the variable's value and
 // at its default, and keeps the choice that reproduces the value. Variables
-// the template does not declare (AWS_ENDPOINT_URL, ...) are not parameters.
+// the template does not declare, and the AWS_ENDPOINT_URL* ones, are not read.
 func paramsFromEnv(tpl map[string]any, env, fixed map[string]string, dep *cfn.Deployment, fnID string) (map[string]string, error) {
 	vars := map[string]any{}
 	for k, v := range cfn.Obj(cfn.Obj(cfn.Obj(cfn.Obj(tpl["Globals"])["Function"])["Environment"])["Variables"]) {
@@ -143,6 +143,13 @@ func paramsFromEnv(tpl map[string]any, env, fixed map[string]string, dep *cfn.De
 	}
 	for k, v := range cfn.Obj(cfn.Obj(cfn.Obj(cfn.Obj(cfn.Obj(tpl["Resources"])[fnID])["Properties"])["Environment"])["Variables"]) {
 		vars[k] = v
+	}
+	// The endpoints are the harness's to set (they point at the emulators),
+	// whatever the template declares for them.
+	for k := range vars {
+		if strings.HasPrefix(k, "AWS_ENDPOINT_URL") {
+			delete(vars, k)
+		}
 	}
 	params := map[string]string{}
 	for k, v := range fixed {
