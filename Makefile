@@ -23,6 +23,7 @@ lint: $(STATICCHECK)
 
 unit: tools oracle-deps
 	PATH="$(BIN):$$PATH" $(GO) test -count=1 -timeout 20m ./...
+	@cat .cache/iam-e2e.txt 2>/dev/null || echo "iam: the end-to-end tests did not run (no emulators)"
 
 # Bounded fuzz runs. Every Fuzz function of the repository must be listed in
 # FUZZ_TARGETS (fuzz-list fails otherwise). For each target: replay its corpus

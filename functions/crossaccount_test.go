@@ -9,8 +9,10 @@ package functions_test
 // uses; it proves the assumption from the wire: an STS AssumeRole call for
 // arn:aws:iam::<member>:role/<name>, then every SNS/KMS/Config call signed with
 // the access key id that AssumeRole returned (and none with the function's own
-// key). What kumo cannot prove is that IAM would have allowed it: that is the
-// template's side (shared/template checks the member role's trust and actions).
+// key). Behind the recorder, the IAM proxy of the stack (emulator.Stack.IAM)
+// holds every call to the roles of template.yaml in organization mode: the
+// function's role for its own calls and AssumeRole, and the member role of the
+// StackSet's template for the calls signed with the assumed key.
 
 import (
 	"bytes"
@@ -35,8 +37,25 @@ const (
 	crossRoleName = "snskeyguard-member"
 	crossKeyID    = "5c0ffee0-2222-4333-8444-555566667777"
 	crossOwnKeyID = "5c0ffee0-0000-4000-8000-000000000001"
-	crossOwnKey   = "test" // DefaultFunctionEnv's AWS_ACCESS_KEY_ID
 )
+
+// crossOrganization are the template parameters of an organization
+// deployment that no function variable shows.
+var crossOrganization = map[string]string{"DeploymentMode": "organization", "OrganizationId": "o-a1b2c3d4e5",
+	"OrganizationalUnitIds": "ou-ab12-cdef3456"}
+
+// crossFunction starts a function behind the recorder and the IAM proxy, with
+// its own access key id (returned), and fails the test on every call IAM
+// would deny it when the test ends.
+func crossFunction(t *testing.T, s *emulator.Stack, name string, env map[string]string) (*emulator.Function, string) {
+	t.Helper()
+	env, err := s.FunctionEnv(name, env, crossOrganization)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { iamFail(t, name, s.IAM.TakeDenials()) })
+	return emulator.NewFunction(t, name, env), env["AWS_ACCESS_KEY_ID"]
+}
 
 // crossCall is one request as the proxy saw it.
 type crossCall struct {
@@ -58,7 +77,7 @@ type crossProxy struct {
 }
 
 func newCrossProxy(t *testing.T, s *emulator.Stack) *crossProxy {
-	p := &crossProxy{t: t, kumo: s.Kumo.URL, config: s.Config.URL,
+	p := &crossProxy{t: t, kumo: s.IAM.URL, config: s.IAM.URL,
 		credentialRE:   regexp.MustCompile(`Credential=([^/]+)/[^/]+/[^/]+/([^/]+)/aws4_request`),
 		assumedKeyElem: regexp.MustCompile(`<AccessKeyId>([^<]+)</AccessKeyId>`)}
 	srv := httptest.NewServer(p)
@@ -188,7 +207,7 @@ func TestEventFromAnotherAccountActsThroughTheMemberRole(t *testing.T) {
 		"DISCOVER_SOURCES":                "false",
 		"CROSS_ACCOUNT_ROLE_NAME":         crossRoleName,
 	})
-	fn := emulator.NewFunction(t, "topic-guard", env)
+	fn, crossOwnKey := crossFunction(t, s, "topic-guard", env)
 
 	// A member's event: assume the role there, then act only with its credentials.
 	out, err := fn.Invoke(t.Context(), crossEvent(t, crossMember, "orders", memberKeyARN))
@@ -308,7 +327,7 @@ func TestOrganizationConfigRuleWritesInTheMemberAccount(t *testing.T) {
 		Topics: []emulator.SeedTopic{{Name: "orders", ARN: topicARN, Attributes: map[string]string{"KmsMasterKeyId": memberKeyARN}}},
 	}}})
 	proxy := newCrossProxy(t, s)
-	fn := emulator.NewFunction(t, "config-rule", emulator.With(s.Env(), map[string]string{
+	fn, _ := crossFunction(t, s, "config-rule", emulator.With(s.Env(), map[string]string{
 		"AWS_ENDPOINT_URL":                proxy.URL,
 		"AWS_ENDPOINT_URL_CONFIG_SERVICE": proxy.URL,
 		"REQUIRED_SERVICE_PRINCIPALS":     "cloudwatch.amazonaws.com",

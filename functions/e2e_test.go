@@ -31,6 +31,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/sns"
 
+	"github.com/snskeyguard/snskeyguard/internal/iamproxy"
 	"github.com/snskeyguard/snskeyguard/shared/emulator"
 )
 
@@ -68,7 +69,20 @@ func TestMain(m *testing.M) {
 		}
 		wg.Wait()
 	}
-	os.Exit(m.Run())
+	root, rootErr := emulator.RepoRoot()
+	if rootErr == nil {
+		_ = os.Remove(filepath.Join(root, ".cache", "iam-e2e.txt")) // no stale figure from an earlier run
+	}
+	code := m.Run()
+	// Every function of every rig ran behind the IAM proxy (emulator.Stack.FunctionEnv).
+	checked, denied := iamproxy.Totals()
+	line := fmt.Sprintf("iam_calls_checked=%d iam_denied=%d\n", checked, denied)
+	fmt.Print(line)
+	if rootErr == nil && checked > 0 {
+		_ = os.MkdirAll(filepath.Join(root, ".cache"), 0o755)
+		_ = os.WriteFile(filepath.Join(root, ".cache", "iam-e2e.txt"), []byte(line), 0o644)
+	}
+	os.Exit(code)
 }
 
 // e2eRequire skips (or, in CI, fails) without the emulators and fails when a
@@ -90,7 +104,10 @@ type e2eRig struct {
 	demo  *emulator.Demo
 	mode  string
 	extra map[string]string
-	fns   map[string]*emulator.Function
+	// params are template parameters no function variable shows (the
+	// deployment mode of the roles the IAM proxy enforces).
+	params map[string]string
+	fns    map[string]*emulator.Function
 }
 
 // newRig seeds a fresh demo (its own kumo data directory). Functions start
@@ -100,7 +117,19 @@ func newRig(t *testing.T, mode string, extra map[string]string) *e2eRig {
 	t.Helper()
 	e2eRequire(t)
 	s, d := emulator.NewDemo(t)
-	return &e2eRig{t: t, owner: t, stack: s, demo: d, mode: mode, extra: extra, fns: map[string]*emulator.Function{}}
+	r := &e2eRig{t: t, owner: t, stack: s, demo: d, mode: mode, extra: extra, fns: map[string]*emulator.Function{}}
+	// Calls made outside invoke (a test calling Invoke itself) fail the owner.
+	t.Cleanup(func() { iamFail(t, "a function of "+t.Name(), s.IAM.TakeDenials()) })
+	return r
+}
+
+// iamFail fails t for each call a function's role did not allow, naming who
+// made it (the function and its input), the call and the role.
+func iamFail(t *testing.T, who string, denials []iamproxy.Denial) {
+	t.Helper()
+	for _, d := range denials {
+		t.Errorf("%s: IAM would deny %s on %s to role %s (session %s): %s %v", who, d.Action, d.Resource, d.Role, d.Caller, d.Message, d.Policies)
+	}
 }
 
 func e2eEnvJSON(t *testing.T) map[string]map[string]string {
@@ -128,6 +157,10 @@ func (r *e2eRig) function(name string) *emulator.Function {
 	env := emulator.With(settings, r.stack.Env())
 	env["MODE"] = r.mode
 	maps.Copy(env, r.extra)
+	env, err := r.stack.FunctionEnv(name, env, r.params)
+	if err != nil {
+		r.t.Fatal(err)
+	}
 	// Started for the owner: a subtest's cleanup would stop it for the next one.
 	f := emulator.StartFunctionForTest(r.owner, e2eBins[name], env)
 	r.fns[name] = f
@@ -179,12 +212,13 @@ func (r *e2eRig) invoke(file string) e2eReport {
 	if err != nil {
 		r.t.Fatal(err)
 	}
-	return r.invokeRaw(e2eFunctionOf(file), payload)
+	return r.invokeAs(e2eFunctionOf(file), file, payload)
 }
 
-func (r *e2eRig) invokeRaw(fn string, payload []byte) e2eReport {
+func (r *e2eRig) invokeAs(fn, input string, payload []byte) e2eReport {
 	r.t.Helper()
 	out, err := r.function(fn).Invoke(r.t.Context(), payload)
+	iamFail(r.t, fn+" with "+input, r.stack.IAM.TakeDenials())
 	if err != nil {
 		r.t.Fatalf("%s: %v\n%s", fn, err, out)
 	}
@@ -705,6 +739,34 @@ func TestEventsAlertMode(t *testing.T) {
 			from := len(r.stack.Config.Calls())
 			rep := rr.invoke(f)
 			rr.check(f, rep, e2eCases[f].alert, from, seeded)
+		})
+	}
+}
+
+// TestEventsWithDiscoveryAndSecurityHub: every sample in both modes with
+// source discovery and Security Hub on, the settings that add calls
+// (ListEventBuses, ListRules, ListTargetsByRule, DescribeAlarms,
+// BatchImportFindings): no call may be one the roles of template.yaml do not
+// allow (invoke fails the test on each), and those calls must really have
+// been made and checked.
+func TestEventsWithDiscoveryAndSecurityHub(t *testing.T) {
+	files := e2eEventFiles(t)
+	for _, mode := range []string{"alert", "remediate"} {
+		t.Run(mode, func(t *testing.T) {
+			r := newRig(t, mode, map[string]string{"DISCOVER_SOURCES": "true", "SECURITY_HUB": "true"})
+			for _, f := range files {
+				r.invoke(f)
+			}
+			checked := r.stack.IAM.Actions()
+			for _, a := range []string{"events:ListEventBuses", "events:ListRules", "cloudwatch:DescribeAlarms",
+				"securityhub:BatchImportFindings", "sns:Publish", "config:PutEvaluations", "kms:GetKeyPolicy"} {
+				if checked[a] == 0 {
+					t.Errorf("no %s call was checked (checked: %v)", a, checked)
+				}
+			}
+			if mode == "remediate" && checked["kms:PutKeyPolicy"] == 0 {
+				t.Errorf("no kms:PutKeyPolicy was checked in remediate mode: %v", checked)
+			}
 		})
 	}
 }

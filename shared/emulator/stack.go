@@ -3,8 +3,15 @@ package emulator
 import (
 	"context"
 	"errors"
+	"fmt"
 	"maps"
+	"os"
+	"path/filepath"
+	"strings"
 	"testing"
+
+	"github.com/snskeyguard/snskeyguard/internal/cfn"
+	"github.com/snskeyguard/snskeyguard/internal/iamproxy"
 )
 
 // StackOptions chooses what StartStack runs.
@@ -19,7 +26,14 @@ type Stack struct {
 	KMS         *LocalKMS // nil unless requested
 	Config      *FakeConfig
 	SecurityHub *FakeSecurityHub
+	// IAM enforces template.yaml's roles on the functions whose environment
+	// FunctionEnv made; the harness's own calls (key "test") pass unchecked.
+	IAM *iamproxy.Proxy
 }
+
+// StackName is the name the emulated stack has: the functions are
+// "<StackName>-topic-guard" ..., the roles "<StackName>-TopicGuardRole" ...
+const StackName = "snskeyguard"
 
 // StartStack starts kumo, local-kms when asked, and the Config and Security
 // Hub fakes. On error nothing is left running.
@@ -37,7 +51,67 @@ func StartStack(ctx context.Context, opts StackOptions) (*Stack, error) {
 	}
 	s.Config = NewFakeConfig()
 	s.SecurityHub = NewFakeSecurityHub()
+	if s.IAM, err = s.startIAM(); err != nil {
+		_ = s.Close()
+		return nil, err
+	}
 	return s, nil
+}
+
+// startIAM starts the IAM proxy in front of every emulator of the stack. The
+// template's alert key and topic are the demo's (SeedDemo creates them under
+// these names); every other resource has CloudFormation's default name.
+func (s *Stack) startIAM() (*iamproxy.Proxy, error) {
+	root, err := RepoRoot()
+	if err != nil {
+		return nil, err
+	}
+	tpl, err := os.ReadFile(filepath.Join(root, "template.yaml"))
+	if err != nil {
+		return nil, fmt.Errorf("iam proxy: %w", err)
+	}
+	targets := map[string]string{"config": s.Config.URL, "securityhub": s.SecurityHub.URL}
+	if s.KMS != nil {
+		targets["kms"] = s.KMS.URL
+	}
+	alertKey := DemoKeyARN(DemoAlertsKeyID)
+	return iamproxy.New(iamproxy.Options{
+		Targets: targets, Default: s.Kumo.URL, Template: tpl, AdminKeys: []string{DefaultFunctionEnv()["AWS_ACCESS_KEY_ID"]},
+		Deployment: cfn.Deployment{AccountID: KumoAccount, Region: KumoRegion, StackName: StackName,
+			Physical: map[string]cfn.Physical{
+				"AlertKey":   {Ref: DemoAlertsKeyID, Attrs: map[string]string{"Arn": alertKey, "KeyId": DemoAlertsKeyID}},
+				"AlertTopic": {Ref: DemoTopicARN(DemoAlertTopic), Attrs: map[string]string{"TopicName": DemoAlertTopic}},
+			}},
+	})
+}
+
+// FunctionEnv is env for the function deployed as "<StackName>-<name>" with
+// every endpoint of this stack replaced by the IAM proxy and the function's
+// own access key id, so each call it makes is checked against its role in
+// template.yaml. params sets template parameters no variable shows
+// (DeploymentMode, OrganizationId, OrganizationalUnitIds); the others are
+// read back from env. An endpoint env points elsewhere (a test's fake) stays.
+func (s *Stack) FunctionEnv(name string, env, params map[string]string) (map[string]string, error) {
+	key, err := s.IAM.Register(name, env, params)
+	if err != nil {
+		return nil, fmt.Errorf("iam proxy: %w", err)
+	}
+	out := maps.Clone(env)
+	own := map[string]bool{}
+	for _, u := range []string{s.Kumo.URL, s.Config.URL, s.SecurityHub.URL} {
+		own[u] = true
+	}
+	if s.KMS != nil {
+		own[s.KMS.URL] = true
+	}
+	for k, v := range out {
+		if strings.HasPrefix(k, "AWS_ENDPOINT_URL") && own[v] {
+			out[k] = s.IAM.URL
+		}
+	}
+	out["AWS_ACCESS_KEY_ID"] = key
+	out["AWS_SECRET_ACCESS_KEY"] = "iam-proxy-" + key
+	return out, nil
 }
 
 // NewStack is StartStack for a test, stopped when the test ends.
@@ -53,6 +127,9 @@ func NewStack(t testing.TB, opts StackOptions) *Stack {
 // Close stops everything the stack started.
 func (s *Stack) Close() error {
 	var errs []error
+	if s.IAM != nil {
+		errs = append(errs, s.IAM.Close())
+	}
 	if s.Config != nil {
 		s.Config.Close()
 	}

@@ -2,33 +2,22 @@ package template
 
 import (
 	"encoding/json"
-	"fmt"
 	"os"
 	"path/filepath"
 	"sort"
-	"strings"
 	"testing"
 
-	"github.com/awslabs/goformation/v7/intrinsics"
+	"github.com/snskeyguard/snskeyguard/internal/cfn"
 )
 
 // The repository root, seen from this package.
 const root = "../.."
 
 // Why two views of one template: goformation's typed model (used in template_test.go
-// for the function properties it knows) cannot carry the rest of this template.
-// Measured with v7.14.9:
-//   - an EventBridgeRule event with RetryPolicy or DeadLetterConfig decodes to
-//     Properties with every field nil (its union type decodes with
-//     DisallowUnknownFields and swallows the error), so the patterns are lost;
-//   - its intrinsic processor resolves Ref only to parameter defaults and turns every
-//     Fn::GetAtt and Ref to a resource into null, so Role and KmsMasterKeyId vanish;
-//   - with EvaluateConditions it replaces every resource that has a Condition
-//     attribute by a bare boolean, and parsing fails ("cannot unmarshal bool into
-//     ... rType").
-// So the raw view below takes goformation's own YAML reader with NoProcess (short
-// tags like !If become their long form, nothing is resolved) and resolves the
-// conditional parts itself, for any set of parameter values.
+// for the function properties it knows) cannot carry the rest of this template (see
+// internal/cfn's package comment for what it loses). So the raw view below reads the
+// template with internal/cfn, which resolves the conditional parts itself, for any set
+// of parameter values; the local IAM proxy reads the roles through the same package.
 
 // rawTemplate reads template.yaml into plain maps with long-form intrinsics.
 func rawTemplate(t *testing.T) map[string]any {
@@ -37,13 +26,9 @@ func rawTemplate(t *testing.T) map[string]any {
 	if err != nil {
 		t.Fatalf("read template: %v", err)
 	}
-	out, err := intrinsics.ProcessYAML(data, &intrinsics.ProcessorOptions{NoProcess: true})
+	tpl, err := cfn.Read(data)
 	if err != nil {
-		t.Fatalf("parse template: %v", err)
-	}
-	var tpl map[string]any
-	if err := json.Unmarshal(out, &tpl); err != nil {
-		t.Fatalf("decode template: %v", err)
+		t.Fatal(err)
 	}
 	return tpl
 }
@@ -53,207 +38,47 @@ func rawTemplate(t *testing.T) map[string]any {
 // Refs replaced by their values. References to resources, pseudo parameters,
 // Fn::GetAtt and Fn::Sub are kept as written, since only a deployment knows them.
 type stack struct {
+	*cfn.Stack
 	tpl    map[string]any
 	params map[string]string
-	conds  map[string]bool
-	busy   map[string]bool
-	errs   []string
 }
 
 // newStack applies overrides on top of the parameter defaults; an override must
 // name a parameter and respect its AllowedValues, as CloudFormation requires.
 func newStack(t *testing.T, tpl map[string]any, overrides map[string]string) *stack {
 	t.Helper()
-	s := &stack{tpl: tpl, params: map[string]string{}, conds: map[string]bool{}, busy: map[string]bool{}}
-	for name, p := range obj(tpl["Parameters"]) {
-		if d, ok := obj(p)["Default"]; ok {
-			s.params[name] = scalar(d)
-		}
+	s, err := cfn.New(tpl, overrides, nil)
+	if err != nil {
+		t.Fatal(err)
 	}
-	for name, v := range overrides {
-		p, ok := obj(tpl["Parameters"])[name]
-		if !ok {
-			t.Fatalf("override of unknown parameter %s", name)
-		}
-		if allowed, ok := obj(p)["AllowedValues"].([]any); ok {
-			found := false
-			for _, a := range allowed {
-				found = found || scalar(a) == v
-			}
-			if !found {
-				t.Fatalf("override %s=%q is not among AllowedValues %v", name, v, allowed)
-			}
-		}
-		s.params[name] = v
-	}
-	for name := range obj(tpl["Parameters"]) {
-		if _, ok := s.params[name]; !ok {
-			t.Fatalf("parameter %s has no default and no override", name)
-		}
-	}
-	return s
+	return &stack{Stack: s, tpl: s.Template, params: s.Params}
 }
 
-func obj(v any) map[string]any {
-	m, _ := v.(map[string]any)
-	return m
-}
+func obj(v any) map[string]any { return cfn.Obj(v) }
 
-func list(v any) []any {
-	switch x := v.(type) {
-	case []any:
-		return x
-	case nil:
-		return nil
-	default:
-		return []any{x}
-	}
-}
+func list(v any) []any { return cfn.List(v) }
 
 // scalar renders a YAML scalar the way CloudFormation passes it on: as a string.
-func scalar(v any) string {
-	switch x := v.(type) {
-	case string:
-		return x
-	case float64:
-		return fmt.Sprintf("%g", x)
-	case bool:
-		return fmt.Sprintf("%t", x)
-	}
-	return fmt.Sprintf("%v", v)
-}
+func scalar(v any) string { return cfn.Scalar(v) }
 
-// cond decides a named condition.
-func (s *stack) cond(name string) bool {
-	if v, ok := s.conds[name]; ok {
-		return v
-	}
-	expr, ok := obj(s.tpl["Conditions"])[name]
-	if !ok {
-		s.errs = append(s.errs, "unknown condition "+name)
-		return false
-	}
-	if s.busy[name] {
-		s.errs = append(s.errs, "condition cycle at "+name)
-		return false
-	}
-	s.busy[name] = true
-	v := s.condExpr(expr)
-	s.busy[name] = false
-	s.conds[name] = v
-	return v
-}
-
-func (s *stack) condExpr(e any) bool {
-	// goformation's reader turns {"Condition": name} (the !Condition tag) into the bare
-	// name, even with NoProcess; in a condition expression a string can only be that.
-	if name, ok := e.(string); ok {
-		return s.cond(name)
-	}
-	m := obj(e)
-	if len(m) != 1 {
-		s.errs = append(s.errs, fmt.Sprintf("condition is not one function: %v", e))
-		return false
-	}
-	for fn, arg := range m {
-		args := list(arg)
-		switch fn {
-		case "Condition":
-			return s.cond(scalar(arg))
-		case "Fn::Equals":
-			if len(args) != 2 {
-				s.errs = append(s.errs, "Fn::Equals needs two values")
-				return false
-			}
-			a, _ := s.eval(args[0])
-			b, _ := s.eval(args[1])
-			return scalar(a) == scalar(b)
-		case "Fn::Not":
-			return !s.condExpr(args[0])
-		case "Fn::And", "Fn::Or":
-			and := fn == "Fn::And"
-			acc := and
-			for _, x := range args {
-				if and {
-					acc = acc && s.condExpr(x)
-				} else {
-					acc = acc || s.condExpr(x)
-				}
-			}
-			return acc
-		}
-		s.errs = append(s.errs, "unsupported condition function "+fn)
-	}
-	return false
-}
-
-// eval resolves what depends on parameters; keep=false means AWS::NoValue.
-func (s *stack) eval(v any) (out any, keep bool) {
-	switch x := v.(type) {
-	case map[string]any:
-		if len(x) == 1 {
-			for fn, arg := range x {
-				switch fn {
-				case "Ref":
-					name := scalar(arg)
-					if name == "AWS::NoValue" {
-						return nil, false
-					}
-					if p, ok := s.params[name]; ok {
-						return p, true
-					}
-					return x, true
-				case "Fn::If":
-					args := list(arg)
-					if len(args) != 3 {
-						s.errs = append(s.errs, "Fn::If needs three values")
-						return nil, false
-					}
-					if s.cond(scalar(args[0])) {
-						return s.eval(args[1])
-					}
-					return s.eval(args[2])
-				}
-			}
-		}
-		m := map[string]any{}
-		for k, val := range x {
-			if r, ok := s.eval(val); ok {
-				m[k] = r
-			}
-		}
-		return m, true
-	case []any:
-		l := []any{}
-		for _, val := range x {
-			if r, ok := s.eval(val); ok {
-				l = append(l, r)
-			}
-		}
-		return l, true
-	}
-	return v, true
-}
+func (s *stack) cond(name string) bool  { return s.Cond(name) }
+func (s *stack) condExpr(e any) bool    { return s.CondExpr(e) }
+func (s *stack) eval(v any) (any, bool) { return s.Eval(v) }
 
 // resources returns the resources this stack creates, resolved.
 func (s *stack) resources(t *testing.T) map[string]map[string]any {
 	t.Helper()
-	out := map[string]map[string]any{}
-	for id, r := range obj(s.tpl["Resources"]) {
-		if c, ok := obj(r)["Condition"]; ok && !s.cond(scalar(c)) {
-			continue
-		}
-		v, _ := s.eval(r)
-		out[id] = obj(v)
+	out, err := s.Resources()
+	if err != nil {
+		t.Fatal(err)
 	}
-	s.check(t)
 	return out
 }
 
 func (s *stack) check(t *testing.T) {
 	t.Helper()
-	if len(s.errs) > 0 {
-		t.Fatalf("template does not resolve: %s", strings.Join(s.errs, "; "))
+	if err := s.Err(); err != nil {
+		t.Fatal(err)
 	}
 }
 
@@ -277,22 +102,7 @@ func (s *stack) env(fn map[string]any) map[string]any {
 }
 
 // getAtt returns the logical id and attribute of an Fn::GetAtt in either form.
-func getAtt(v any) (id, attr string, ok bool) {
-	g, ok := obj(v)["Fn::GetAtt"]
-	if !ok || len(obj(v)) != 1 {
-		return "", "", false
-	}
-	switch x := g.(type) {
-	case string:
-		id, attr, ok = strings.Cut(x, ".")
-		return id, attr, ok
-	case []any:
-		if len(x) == 2 {
-			return scalar(x[0]), scalar(x[1]), true
-		}
-	}
-	return "", "", false
-}
+func getAtt(v any) (id, attr string, ok bool) { return cfn.GetAtt(v) }
 
 // ref returns the target of a Ref.
 func ref(v any) (string, bool) {

@@ -183,7 +183,7 @@ var (
 		"xray:PutTelemetryRecords", "sns:Publish", "sqs:SendMessage", "kms:GenerateDataKey", "kms:Decrypt"}
 	readActions = []string{"sns:GetTopicAttributes", "sns:ListTagsForResource", "kms:DescribeKey",
 		"kms:GetKeyPolicy", "kms:ListAliases", "kms:ListResourceTags", "cloudwatch:DescribeAlarms",
-		"events:ListRules", "events:ListTargetsByRule"}
+		"events:ListRules", "events:ListEventBuses", "events:ListTargetsByRule"}
 	extraActions = map[string][]string{
 		"TopicGuardFunction": nil,
 		"KeyGuardFunction":   {"sns:ListTopics", "config:SelectResourceConfig"},
@@ -191,7 +191,7 @@ var (
 	}
 	writeActions = []string{"kms:PutKeyPolicy", "sns:SetTopicAttributes"}
 	// APIs that take no resource ARN, the only ones allowed on Resource "*".
-	unscopedActions = []string{"kms:ListAliases", "cloudwatch:DescribeAlarms", "events:ListRules",
+	unscopedActions = []string{"kms:ListAliases", "cloudwatch:DescribeAlarms", "events:ListRules", "events:ListEventBuses",
 		"sns:ListTopics", "config:SelectResourceConfig", "config:PutEvaluations",
 		"config:GetResourceConfigHistory", "xray:PutTraceSegments", "xray:PutTelemetryRecords"}
 )

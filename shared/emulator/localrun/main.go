@@ -108,6 +108,12 @@ func run(ctx context.Context, mode string, out, errOut io.Writer, build func(roo
 	for _, ep := range entryPoints {
 		env := emulator.With(settings[ep.logicalID], stack.Env())
 		env["MODE"] = mode
+		// Each function calls AWS through the IAM proxy, as its role in
+		// template.yaml allows it.
+		env, err := stack.FunctionEnv(ep.function, env, nil)
+		if err != nil {
+			return fail("%v", err)
+		}
 		f, err := emulator.StartFunction(ctx, bins[ep.function], env)
 		if err != nil {
 			return fail("start %s: %v", ep.function, err)
@@ -210,8 +216,17 @@ func run(ctx context.Context, mode string, out, errOut io.Writer, build func(roo
 				indentJSON(c.before), indentJSON(c.after)))
 		}
 	}
+	denials := stack.IAM.Denials()
+	fmt.Fprintf(out, "\nIAM (template.yaml's roles, enforced by the proxy in front of the emulators): iam_calls_checked=%d iam_denied=%d\n",
+		stack.IAM.Checked(), len(denials))
+	for _, d := range denials {
+		fmt.Fprintf(out, "  DENIED %s\n", d)
+	}
 	if failures > 0 {
 		return fail("%d function error(s)", failures)
+	}
+	if len(denials) > 0 {
+		return fail("%d call(s) the functions' roles do not allow", len(denials))
 	}
 	return 0
 }

@@ -3,6 +3,7 @@ package main
 import (
 	"bytes"
 	"context"
+	"regexp"
 	"strings"
 	"testing"
 
@@ -38,10 +39,15 @@ func TestRunRemediate(t *testing.T) {
 		"+      \"Sid\": \"AllowSNSPublishersCloudwatch\",\n",
 		"--- alias/events-key (before config-rule-oversized-events-bus.json)\n+++ alias/events-key (after)\n",
 		"-      \"Resource\": \"*\",\n-      \"Condition\": {\n",
+		// Every call went through the IAM proxy, and the roles allowed it.
+		" iam_denied=0\n",
 	} {
 		if !strings.Contains(s, want) {
 			t.Errorf("output lacks %q\n%s", want, s)
 		}
+	}
+	if m := regexp.MustCompile(`iam_calls_checked=(\d+) `).FindStringSubmatch(s); m == nil || m[1] == "0" {
+		t.Errorf("no IAM-checked calls reported: %v", m)
 	}
 	if errOut.Len() != 0 {
 		t.Errorf("stderr: %s", errOut.String())
