@@ -96,21 +96,34 @@ func checkInvariants(t *testing.T, input []byte, grants []rules.Grant, out []byt
 	for _, g := range grants {
 		targets[strings.ToLower(strings.TrimSpace(g.Principal))] = true
 	}
-	// Statements are never removed or reordered; one that does not name a
-	// target principal in its Service list must marshal exactly as before.
-	if len(fixed.Statements) < len(in.Statements) {
-		t.Fatalf("fix removed statements: %d -> %d", len(in.Statements), len(fixed.Statements))
-	}
-	for i, s := range in.Statements {
-		if namesTarget(s, targets) {
+	// Statements keep their order; one that does not name a target
+	// principal in its Service list must marshal exactly as before. The only
+	// statement a fix may remove is an Allow whose only principal is
+	// EventBridge (moved to its own statement).
+	j := 0
+	for _, s := range in.Statements {
+		if j < len(fixed.Statements) && sameSid(t, s, fixed.Statements[j], targets) {
+			if !namesTarget(s, targets) {
+				if a, b := stmtJSON(t, s), stmtJSON(t, fixed.Statements[j]); a != b {
+					t.Errorf("non-target statement %d changed:\n was %s\n now %s", j, a, b)
+				}
+			}
+			j++
 			continue
 		}
-		if a, b := stmtJSON(t, s), stmtJSON(t, fixed.Statements[i]); a != b {
-			t.Errorf("non-target statement %d changed:\n was %s\n now %s", i, a, b)
+		if own, ok := s.OwnService(); !ok || !strings.EqualFold(own, eventsPrincipal) || !s.IsAllow() || !targets[eventsPrincipal] {
+			t.Fatalf("fix removed a statement that is not an Allow for EventBridge alone: %s", stmtJSON(t, s))
 		}
 	}
+	added := fixed.Statements[j:]
+	// No principal may do anything it could not do before, except the
+	// grants' own kms:GenerateDataKey*/kms:Decrypt.
+	g := Grid{Account: "111122223333", Region: "us-east-1", Grants: grants}
+	if wide := g.WidenedDocs(in, fixed); len(wide) > 0 {
+		t.Errorf("fix widened the key policy:\n%s\nfixed:\n%s", strings.Join(wide, "\n"), out)
+	}
 	// Only target principals from the table are ever added, as sole principal.
-	for _, s := range fixed.Statements[len(in.Statements):] {
+	for _, s := range added {
 		p, ok := s.OwnService()
 		if !ok || !targets[strings.ToLower(p)] || !sources.InTable(p) || !s.IsAllow() {
 			t.Errorf("added statement is not an Allow for one target principal: %s", stmtJSON(t, s))
@@ -143,6 +156,13 @@ func checkInvariants(t *testing.T, input []byte, grants []rules.Grant, out []byt
 			t.Errorf("%d statements with Sid %s", n, SID(p))
 		}
 	}
+}
+
+// sameSid pairs a statement of the input with one of the fixed policy:
+// statements are edited in place, so their Sid (or, without one, their
+// position in the remaining sequence) is kept.
+func sameSid(t *testing.T, a, b *policy.Statement, targets map[string]bool) bool {
+	return a.Sid == b.Sid && (a.Sid != "" || namesTarget(a, targets) || stmtJSON(t, a) == stmtJSON(t, b))
 }
 
 // namesTarget reports whether the statement lists a target in its Service

@@ -4,6 +4,8 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"os"
+	"path/filepath"
 	"reflect"
 	"strings"
 	"testing"
@@ -68,6 +70,70 @@ func TestFixRoundTrip(t *testing.T) {
 	}
 }
 
+// TestGoldenThroughJudge closes the same loop for the planner's golden
+// policies: each, judged for the principals its grants name, is fixed with
+// the grants the judge asks for, and the fixed policy, judged again, has no
+// fixable finding (idempotence through the judge, not only the planner).
+func TestGoldenThroughJudge(t *testing.T) {
+	dirs, err := filepath.Glob(filepath.Join("..", "plan", "testdata", "golden", "*"))
+	if err != nil || len(dirs) < 15 {
+		t.Fatalf("golden cases: %d (%v)", len(dirs), err)
+	}
+	n := 0
+	for _, dir := range dirs {
+		t.Run(filepath.Base(dir), func(t *testing.T) {
+			pol, err := os.ReadFile(filepath.Join(dir, "input.json"))
+			if err != nil {
+				t.Fatal(err)
+			}
+			var gs []rules.Grant
+			b, err := os.ReadFile(filepath.Join(dir, "grants.json"))
+			if err != nil {
+				t.Fatal(err)
+			}
+			if err := json.Unmarshal(b, &gs); err != nil {
+				t.Fatal(err)
+			}
+			in := rules.Input{
+				Topic: rules.Topic{ARN: defTopicARN, KMSMasterKeyID: "alias/orders"},
+				Key: &rules.Key{ARN: defKeyARN, Manager: "CUSTOMER", Spec: "SYMMETRIC_DEFAULT", Usage: "ENCRYPT_DECRYPT",
+					State: "Enabled", Aliases: []string{"alias/orders"}, Policy: pol},
+			}
+			for _, g := range gs {
+				in.Config.RequiredPrincipals = append(in.Config.RequiredPrincipals, g.Principal)
+			}
+			r := rules.Evaluate(in)
+			if len(r.Grants) == 0 {
+				return
+			}
+			grants := rules.MergeGrants(r.Grants)
+			ch, err := plan.Fix(pol, grants)
+			if errors.Is(err, plan.ErrTooLarge) {
+				return
+			}
+			if err != nil {
+				t.Fatalf("Fix: %v", err)
+			}
+			if !ch.Changed {
+				t.Fatalf("fixable findings but no change: %s", dump(r.Findings))
+			}
+			n++
+			checkFixed(t, in, r, grants, ch.Policy)
+			k := *in.Key
+			k.Policy = ch.Policy
+			in.Key = &k
+			for _, f := range rules.Evaluate(in).Findings {
+				if f.Fixable {
+					t.Errorf("after fix: fixable %s remains: %s\n%s", label(f), f.Message, ch.Policy)
+				}
+			}
+		})
+	}
+	if n < 10 {
+		t.Errorf("only %d golden policies exercise the judge and the planner together", n)
+	}
+}
+
 func hasLabel(fs []rules.Finding, l string) bool {
 	for _, f := range fs {
 		if label(f) == l {
@@ -124,6 +190,15 @@ func checkFixed(t testing.TB, in rules.Input, r rules.Result, grants []rules.Gra
 		svc, ok := strings.CutPrefix(p, "service:")
 		if !ok || !sources.InTable(svc) {
 			t.Errorf("fix added principal %s", p)
+		}
+	}
+	// No principal may do anything it could not do before, except the
+	// grants' own kms:GenerateDataKey*/kms:Decrypt.
+	topic := strings.Split(in.Topic.ARN, ":")
+	if len(topic) == 6 {
+		g := plan.Grid{Account: topic[4], Region: topic[3], KeyARN: in.Key.ARN, TopicARN: in.Topic.ARN, Grants: grants}
+		if wide := g.WidenedDocs(oldDoc, newDoc); len(wide) > 0 {
+			t.Errorf("fix widened the key policy:\n%s\nfixed:\n%s", strings.Join(wide, "\n"), fixed)
 		}
 	}
 	ch2, err := plan.Fix(fixed, grants)
