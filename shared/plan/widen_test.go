@@ -30,12 +30,12 @@ func TestGridCatchesWidening(t *testing.T) {
 		after string
 		want  string
 	}{
-		"foreign root":       {`{"Effect":"Allow","Principal":{"AWS":"arn:aws:iam::999988887777:root"},"Action":"kms:Decrypt","Resource":"*"}`, "aws:arn:aws:iam::999988887777:root kms:Decrypt"},
-		"unconditioned":      {`{"Effect":"Allow","Principal":{"Service":"cloudwatch.amazonaws.com"},"Action":["kms:GenerateDataKey*","kms:Decrypt"],"Resource":"*"}`, "kms:GenerateDataKey (no source keys)"},
-		"other account":      {`{"Effect":"Allow","Principal":{"Service":"cloudwatch.amazonaws.com"},"Action":["kms:GenerateDataKey*","kms:Decrypt"],"Resource":"*","Condition":{"StringLike":{"aws:SourceAccount":"*"},"ArnLike":{"aws:SourceArn":"arn:aws:cloudwatch:*:*:alarm:*"}}}`, "kms:Decrypt (other account's source)"},
-		"more actions":       {`{"Effect":"Allow","Principal":{"Service":"cloudwatch.amazonaws.com"},"Action":"kms:*","Resource":"*","Condition":{"StringEquals":{"aws:SourceAccount":"111122223333"},"ArnLike":{"aws:SourceArn":"arn:aws:cloudwatch:us-east-1:111122223333:alarm:*"}}}`, "kms:CreateGrant (own source)"},
-		"another service":    {`{"Effect":"Allow","Principal":{"Service":"ses.amazonaws.com"},"Action":"kms:Decrypt","Resource":"*"}`, "service:ses.amazonaws.com kms:Decrypt"},
-		"possible for role":  {`{"Effect":"Allow","Principal":{"AWS":"arn:aws:iam::111122223333:role/application"},"Action":"kms:Encrypt","Resource":"*","Condition":{"StringEquals":{"kms:ViaService":"sns.us-east-1.amazonaws.com"}}}`, "role/application kms:Encrypt (no source keys): False -> Unknown"},
+		"foreign root":      {`{"Effect":"Allow","Principal":{"AWS":"arn:aws:iam::999988887777:root"},"Action":"kms:Decrypt","Resource":"*"}`, "aws:arn:aws:iam::999988887777:root kms:Decrypt"},
+		"unconditioned":     {`{"Effect":"Allow","Principal":{"Service":"cloudwatch.amazonaws.com"},"Action":["kms:GenerateDataKey*","kms:Decrypt"],"Resource":"*"}`, "kms:GenerateDataKey (no source keys)"},
+		"other account":     {`{"Effect":"Allow","Principal":{"Service":"cloudwatch.amazonaws.com"},"Action":["kms:GenerateDataKey*","kms:Decrypt"],"Resource":"*","Condition":{"StringLike":{"aws:SourceAccount":"*"},"ArnLike":{"aws:SourceArn":"arn:aws:cloudwatch:*:*:alarm:*"}}}`, "kms:Decrypt (other account's source)"},
+		"more actions":      {`{"Effect":"Allow","Principal":{"Service":"cloudwatch.amazonaws.com"},"Action":"kms:*","Resource":"*","Condition":{"StringEquals":{"aws:SourceAccount":"111122223333"},"ArnLike":{"aws:SourceArn":"arn:aws:cloudwatch:us-east-1:111122223333:alarm:*"}}}`, "kms:CreateGrant (own source)"},
+		"another service":   {`{"Effect":"Allow","Principal":{"Service":"ses.amazonaws.com"},"Action":"kms:Decrypt","Resource":"*"}`, "service:ses.amazonaws.com kms:Decrypt"},
+		"possible for role": {`{"Effect":"Allow","Principal":{"AWS":"arn:aws:iam::111122223333:role/application"},"Action":"kms:Encrypt","Resource":"*","Condition":{"StringEquals":{"kms:ViaService":"sns.us-east-1.amazonaws.com"}}}`, "role/application kms:Encrypt (no source keys): False -> Unknown"},
 	} {
 		before := base
 		if strings.Contains(c.after, "role/application") {
