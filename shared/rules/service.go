@@ -19,9 +19,6 @@ func (e *evaluator) judgeService(p string) {
 	sourceKeys := !known || src.ConfusedDeputy
 	id := policy.Identity{Service: p}
 	real := e.serviceContexts(p, sourceKeys)
-	if sourceKeys {
-		real = append(real, e.openSourceContexts(p)...)
-	}
 
 	certain, uncertain, denySids := e.denies(id, real)
 	if certain {
@@ -51,6 +48,10 @@ func (e *evaluator) judgeService(p string) {
 		return
 	}
 	if !sourceKeys {
+		return
+	}
+	if open := e.openSourceContexts(p); len(open) > 0 && !e.allowedBoth(id, open) {
+		e.service(GrantMissing, p, e.fixable(p), false, fmt.Sprintf("%s from sources the topic policy accepts without naming them (a statement without aws:SourceArn) fail with KMSAccessDeniedException: key policy of %s allows %s kms:GenerateDataKey and kms:Decrypt only for some sources of account %s", who(p), e.keyName(), p, strings.Join(e.expectedAccounts(p), ", ")))
 		return
 	}
 	e.checkPaths(p, id, real)
