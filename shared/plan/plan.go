@@ -424,8 +424,7 @@ func rewriteOurs(old *policy.Statement, t target) *policy.Statement {
 			case !events && (strings.EqualFold(key, keySourceAccount) || strings.EqualFold(key, keySourceARN)) && !op.Negated:
 				continue
 			}
-			entry := policy.Conditions{{Operator: b.Operator, Keys: []policy.ConditionKey{k}}}
-			if slices.ContainsFunc(ctxs, func(c policy.Context) bool { return entry.Eval(c) == policy.False }) {
+			if breaks(b.Operator, k, ctxs) {
 				continue
 			}
 			nb.Keys = append(nb.Keys, k)
@@ -443,6 +442,32 @@ func rewriteOurs(old *policy.Statement, t target) *policy.Statement {
 		}
 	}
 	return s
+}
+
+// absentForServices are keys documented as absent from a service principal's
+// request (DESIGN.md's request context): an entry requiring one of them
+// certainly breaks the grant.
+var absentForServices = []string{"aws:PrincipalArn", "aws:PrincipalAccount", "aws:PrincipalOrgID", "aws:PrincipalOrgPaths", "aws:userid", "aws:username", "kms:CallerAccount"}
+
+// breaks reports whether a condition entry is certainly false for one of
+// the grant's requests, judged only on keys the planner knows (those it sets
+// and those absent for service principals). An entry on any other key (the
+// encryption context, kms:ViaService, aws:SecureTransport, ...) is the
+// owner's narrowing, evaluated by the judge with the real request; the
+// planner keeps it.
+func breaks(operator string, k policy.ConditionKey, ctxs []policy.Context) bool {
+	key := strings.TrimSpace(k.Key)
+	entry := policy.Conditions{{Operator: operator, Keys: []policy.ConditionKey{k}}}
+	absent := slices.ContainsFunc(absentForServices, func(a string) bool { return strings.EqualFold(a, key) })
+	for _, c := range ctxs {
+		if _, unknown, ok := c.Lookup(key); !absent && (!ok || unknown) {
+			return false
+		}
+		if entry.Eval(c) == policy.False {
+			return true
+		}
+	}
+	return false
 }
 
 // sameStatement reports whether two statements mean the same (policy.Equal's rules).
