@@ -45,6 +45,7 @@ const (
 	actionDecrypt    = "kms:Decrypt"
 	keySourceAccount = "aws:SourceAccount"
 	keySourceARN     = "aws:SourceArn"
+	keyTopicARN      = "kms:EncryptionContext:aws:sns:topicArn"
 	sidPrefix        = "AllowSNSPublishers"
 )
 
@@ -88,7 +89,13 @@ type target struct {
 	principal string
 	accounts  []string
 	arns      []string
+	topics    []string
 }
+
+// maxTopicContexts bounds the topics whose requests the planner evaluates
+// one by one; beyond it the topic-related keys are unknown (a narrowing on
+// them is then kept as the owner wrote it, never extended or dropped).
+const maxTopicContexts = 16
 
 // Fix returns the policy with every grant made true. Grants for the same
 // principal are merged. EventBridge grants are handled first, so that a
@@ -183,6 +190,13 @@ func validate(grants []rules.Grant) ([]target, error) {
 			t = &target{principal: p}
 			byPrincipal[p] = t
 		}
+		for _, a := range g.TopicARNs {
+			a = strings.TrimSpace(a)
+			if f := strings.SplitN(a, ":", 6); len(f) != 6 || f[0] != "arn" || f[2] != "sns" || f[5] == "" || strings.ContainsAny(a, "*?") {
+				return nil, fmt.Errorf("%w: %s: %q is not an SNS topic ARN", ErrRefused, p, a)
+			}
+			t.topics = appendNew(t.topics, a)
+		}
 		if p == eventsPrincipal {
 			continue // EventBridge takes no confused-deputy values
 		}
@@ -208,6 +222,7 @@ func validate(grants []rules.Grant) ([]target, error) {
 		}
 		sort.Strings(t.accounts)
 		sort.Strings(t.arns)
+		sort.Strings(t.topics)
 		out = append(out, *t)
 	}
 	sort.Slice(out, func(i, j int) bool {
@@ -425,7 +440,15 @@ func rewriteOurs(old *policy.Statement, t target) *policy.Statement {
 				continue
 			}
 			if breaks(b.Operator, k, ctxs) {
-				continue
+				// A pin on the topic in the encryption context is extended
+				// to the topics the grant serves rather than dropped.
+				if !strings.EqualFold(key, keyTopicARN) || op.Negated || len(t.topics) == 0 {
+					continue
+				}
+				k.Values = *values(mergeValues(k.Values.Items, t.topics))
+				if breaks(b.Operator, k, ctxs) {
+					continue
+				}
 			}
 			nb.Keys = append(nb.Keys, k)
 		}
@@ -730,28 +753,50 @@ func wildcardOnly(v string) bool {
 }
 
 // contexts returns one request context per (account, ARN pattern) the grant
-// names (one context without them for EventBridge).
+// names (one context without them for EventBridge), for each topic of the
+// grant: the encryption context SNS sets (the topic ARN), kms:ViaService of
+// the topic's region and aws:ResourceAccount of its account (a key is fixed
+// only in the topics' own account). Without topics, or beyond
+// maxTopicContexts of them, those keys are unknown.
 func contexts(t target) []policy.Context {
-	base := func() policy.Context {
+	topics := t.topics
+	if len(topics) > maxTopicContexts {
+		topics = nil
+	}
+	if len(topics) == 0 {
+		topics = []string{""}
+	}
+	base := func(topic string) policy.Context {
 		c := policy.NewContext()
 		c.Set("aws:PrincipalIsAWSService", "true")
 		c.Set("aws:PrincipalServiceName", t.principal)
-		c.SetUnknown("aws:ResourceAccount")
-		c.SetUnknown("kms:ViaService")
-		c.SetUnknown("kms:EncryptionContext:aws:sns:topicArn")
-		c.SetUnknown("kms:EncryptionContextKeys")
+		f := strings.SplitN(topic, ":", 6)
+		if topic == "" || len(f) != 6 {
+			c.SetUnknown("aws:ResourceAccount")
+			c.SetUnknown("kms:ViaService")
+			c.SetUnknown(keyTopicARN)
+			c.SetUnknown("kms:EncryptionContextKeys")
+			return c
+		}
+		c.Set("aws:ResourceAccount", f[4])
+		c.Set("kms:ViaService", "sns."+f[3]+".amazonaws.com")
+		c.Set(keyTopicARN, topic)
+		c.Set("kms:EncryptionContextKeys", "aws:sns:topicArn")
 		return c
 	}
-	if t.principal == eventsPrincipal {
-		return []policy.Context{base()}
-	}
 	var out []policy.Context
-	for _, a := range t.accounts {
-		for _, arn := range t.arns {
-			c := base()
-			c.Set(keySourceAccount, a)
-			c.Set(keySourceARN, arn)
-			out = append(out, c)
+	for _, topic := range topics {
+		if t.principal == eventsPrincipal {
+			out = append(out, base(topic))
+			continue
+		}
+		for _, a := range t.accounts {
+			for _, arn := range t.arns {
+				c := base(topic)
+				c.Set(keySourceAccount, a)
+				c.Set(keySourceARN, arn)
+				out = append(out, c)
+			}
 		}
 	}
 	return out

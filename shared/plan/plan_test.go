@@ -233,6 +233,9 @@ func TestRefused(t *testing.T) {
 		"no arn":           {Principal: "cloudwatch.amazonaws.com", SourceAccounts: acct},
 		"wildcard account": {Principal: "cloudwatch.amazonaws.com", SourceAccounts: []string{"*"}, SourceARNs: arn},
 		"wildcard arn":     {Principal: "cloudwatch.amazonaws.com", SourceAccounts: acct, SourceARNs: []string{"*"}},
+		"topic not an ARN": {Principal: "cloudwatch.amazonaws.com", SourceAccounts: acct, SourceARNs: arn, TopicARNs: []string{"orders"}},
+		"topic pattern":    {Principal: "events.amazonaws.com", TopicARNs: []string{"arn:aws:sns:us-east-1:111122223333:*"}},
+		"not a topic":      {Principal: "events.amazonaws.com", TopicARNs: []string{"arn:aws:sqs:us-east-1:111122223333:orders"}},
 	}
 	for name, g := range cases {
 		ch, err := Fix(def, []rules.Grant{g})

@@ -256,6 +256,9 @@ func (e *evaluator) fixable(p string) bool {
 // pins the accounts even where the topic policy leaves them open.
 func (e *evaluator) grantFor(p string) Grant {
 	g := Grant{Principal: p}
+	if t := strings.TrimSpace(e.in.Topic.ARN); t != "" {
+		g.TopicARNs = []string{t}
+	}
 	src, _ := sources.Lookup(p)
 	if !src.ConfusedDeputy {
 		return g
