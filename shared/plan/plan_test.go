@@ -119,6 +119,11 @@ func checkInvariants(t *testing.T, input []byte, grants []rules.Grant, out []byt
 	// No principal may do anything it could not do before, except the
 	// grants' own kms:GenerateDataKey*/kms:Decrypt.
 	g := Grid{Account: "111122223333", Region: "us-east-1", Grants: grants}
+	for _, gr := range grants {
+		if len(gr.TopicARNs) > 0 {
+			g.TopicARN = gr.TopicARNs[0]
+		}
+	}
 	if wide := g.WidenedDocs(in, fixed); len(wide) > 0 {
 		t.Errorf("fix widened the key policy:\n%s\nfixed:\n%s", strings.Join(wide, "\n"), out)
 	}
@@ -294,6 +299,8 @@ var fuzzGrants = []rules.Grant{
 	{Principal: "s3.amazonaws.com", SourceAccounts: []string{"111122223333"}, SourceARNs: []string{"arn:aws:s3:::*"}},
 	{Principal: "events.rds.amazonaws.com", SourceAccounts: []string{"111122223333", "444455556666"}, SourceARNs: []string{"arn:aws:rds:us-east-1:111122223333:*"}},
 	{Principal: "ssm-incidents.amazonaws.com", SourceAccounts: []string{"111122223333"}, SourceARNs: []string{"arn:aws:ssm-incidents:*:111122223333:*"}},
+	{Principal: "cloudwatch.amazonaws.com", SourceAccounts: []string{"111122223333"}, SourceARNs: []string{"arn:aws:cloudwatch:us-east-1:111122223333:alarm:*"}, TopicARNs: []string{"arn:aws:sns:us-east-1:111122223333:orders"}},
+	{Principal: "events.amazonaws.com", TopicARNs: []string{"arn:aws:sns:us-east-1:111122223333:orders"}},
 }
 
 func FuzzFix(f *testing.F) {
