@@ -58,7 +58,11 @@ func SourceRestricted(s *policy.Statement, key string) bool {
 //     (S3 buckets, arn:aws:s3:::bucket) restricts: such ARNs carry no
 //     account, and aws:SourceAccount does the account scoping.
 func ProtectsSource(operator, key string, values []string) bool {
-	op := policy.ParseOperator(operator)
+	return protects(policy.ParseOperator(operator), key, values)
+}
+
+// protects is ProtectsSource on a parsed operator.
+func protects(op policy.Operator, key string, values []string) bool {
 	if !op.Known || op.Negated || op.IfExists || op.Qualifier == "ForAllValues" {
 		return false
 	}
@@ -101,14 +105,21 @@ func ProtectsSource(operator, key string, values []string) bool {
 // is empty (an account-less ARN) or not matched by every 12-digit id, and,
 // for StringLike, with no "*" before it that could span fields.
 func armsAccount(v string, stringOp bool) bool {
-	f := strings.SplitN(v, ":", 6)
-	if len(f) != 6 {
+	var colon [5]int // the first five colons: the account field lies between the 4th and 5th
+	n := 0
+	for i := 0; i < len(v) && n < len(colon); i++ {
+		if v[i] == ':' {
+			colon[n] = i
+			n++
+		}
+	}
+	if n < len(colon) {
 		return !hasWildcard(v) // a short literal matches itself only
 	}
-	if stringOp && strings.Contains(strings.Join(f[:5], ":"), "*") {
+	if stringOp && strings.Contains(v[:colon[4]], "*") {
 		return false
 	}
-	return !matchesEveryAccount(f[4])
+	return !matchesEveryAccount(v[colon[3]+1 : colon[4]])
 }
 
 // matchesEveryAccount reports whether a wildcard pattern matches every
@@ -126,6 +137,17 @@ func matchesEveryAccount(p string) bool {
 // selfVariable reports whether v uses key itself as a policy variable, which
 // makes the comparison true for whatever value the request carries.
 func selfVariable(v, key string) bool {
-	lv := strings.ToLower(v)
-	return strings.Contains(lv, "${"+strings.ToLower(strings.TrimSpace(key)))
+	key = strings.TrimSpace(key)
+	for i := strings.Index(v, "${"); i >= 0; {
+		rest := v[i+2:]
+		if len(rest) >= len(key) && strings.EqualFold(rest[:len(key)], key) {
+			return true
+		}
+		j := strings.Index(rest, "${")
+		if j < 0 {
+			break
+		}
+		i += 2 + j
+	}
+	return false
 }

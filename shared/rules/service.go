@@ -135,10 +135,13 @@ func restriction(s *policy.Statement, key string, foreign func(policy.Operator, 
 	entries, foreignEntries := 0, 0
 	for _, b := range s.Condition {
 		for _, k := range b.Keys {
-			if !strings.EqualFold(strings.TrimSpace(k.Key), key) || !ProtectsSource(b.Operator, key, k.Values.Items) {
+			if !strings.EqualFold(strings.TrimSpace(k.Key), key) {
 				continue
 			}
 			op := policy.ParseOperator(b.Operator)
+			if !protects(op, key, k.Values.Items) {
+				continue
+			}
 			entries++
 			for _, v := range k.Values.Items {
 				if foreign(op, strings.TrimSpace(v)) {
