@@ -343,8 +343,9 @@ func exactlySNSActions(s *policy.Statement) bool {
 }
 
 // eventBridgeOwnUse reports whether a statement's conditions name
-// EventBridge's own resources: an aws:SourceArn in the events namespace or an
-// EventBridge encryption context key (kms:EncryptionContext:aws:events:...).
+// EventBridge's own resources: an aws:SourceArn in the events namespace other
+// than a rule's, or an EventBridge encryption context key
+// (kms:EncryptionContext:aws:events:...).
 // EventBridge uses a customer managed key for its own event buses through
 // such grants; removing them would break a grant someone relies on.
 func eventBridgeOwnUse(s *policy.Statement) bool {
@@ -358,7 +359,10 @@ func eventBridgeOwnUse(s *policy.Statement) bool {
 				continue
 			}
 			for _, v := range k.Values.Items {
-				if f := strings.SplitN(strings.TrimSpace(v), ":", 6); len(f) >= 3 && strings.EqualFold(f[2], "events") {
+				// Rule ARNs are the SNS documentation's mistaken EventBridge
+				// grant for publishing, not a grant for EventBridge's own resources.
+				f := strings.SplitN(strings.TrimSpace(v), ":", 6)
+				if len(f) >= 3 && strings.EqualFold(f[2], "events") && !(len(f) == 6 && strings.HasPrefix(f[5], "rule/")) {
 					return true
 				}
 			}
