@@ -129,8 +129,8 @@ func (e *evaluator) checkPaths(p string, id policy.Identity, real []policy.Conte
 
 // restriction reports whether the statement restricts key for a service
 // principal (ProtectsSource, the test the planner uses too), and whether
-// every such restriction admits only foreign values (conditions are ANDed,
-// so one entry pinned to our account is enough).
+// every such restriction admits a foreign value (conditions are ANDed, so one
+// entry pinned to our account is enough).
 func restriction(s *policy.Statement, key string, foreign func(policy.Operator, string) bool) (restricts, isForeign bool) {
 	entries, foreignEntries := 0, 0
 	for _, b := range s.Condition {
