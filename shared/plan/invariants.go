@@ -26,7 +26,8 @@ import (
 //
 // The invariants, each compared on parsed JSON (never text):
 //   - after is valid JSON, parses as a policy, and has at most 32,768 bytes;
-//   - no statement is removed or reordered, and every statement that names no
+//   - no statement is reordered, none is removed but an Allow for EventBridge
+//     alone (moved to our statement), and every statement that names no
 //     target principal (and carries no Sid of ours) is unchanged member for
 //     member;
 //   - no principal is added or removed except target service principals from
@@ -67,24 +68,29 @@ func CheckFix(before, after []byte, grants ...rules.Grant) error {
 	}
 
 	target := targets(grants)
-	if len(out.Statements) < len(in.Statements) {
-		fail("fix removed statements: %d -> %d", len(in.Statements), len(out.Statements))
-		return errors.Join(bad...)
-	}
-	// Statements keep their places; those the fix may not touch keep every member.
+	// Statements keep their places; those the fix may not touch keep every
+	// member. The one statement a fix may remove is an Allow whose only
+	// principal is EventBridge (a target), moved to our own statement because
+	// its conditions can never match EventBridge's requests.
+	j := 0
 	for i, s := range in.Statements {
-		if namesTarget(s, target) {
+		if j < len(out.Statements) && samePlace(s, out.Statements[j], rawIn[i], rawOut[j], target) {
+			if !namesTarget(s, target) && !reflect.DeepEqual(rawIn[i], rawOut[j]) {
+				fail("statement %s (no target principal) changed:\n was %s\n now %s", label(s, i), show(rawIn[i]), show(rawOut[j]))
+			}
+			j++
 			continue
 		}
-		if !reflect.DeepEqual(rawIn[i], rawOut[i]) {
-			fail("statement %s (no target principal) changed:\n was %s\n now %s", label(s, i), show(rawIn[i]), show(rawOut[i]))
+		if own, ok := s.OwnService(); !ok || !s.IsAllow() || !strings.EqualFold(own, eventsPrincipal) || !target(eventsPrincipal) {
+			fail("fix removed or reordered statement %s: %s", label(s, i), show(rawIn[i]))
+			return errors.Join(bad...)
 		}
 	}
 	// Added statements: an Allow for one target principal from the table.
-	for i, s := range out.Statements[len(in.Statements):] {
+	for i, s := range out.Statements[j:] {
 		p, ok := s.OwnService()
 		if !ok || !s.IsAllow() || !target(p) {
-			fail("added statement %s is not an Allow for one target principal: %s", label(s, len(in.Statements)+i), show(rawOut[len(in.Statements)+i]))
+			fail("added statement %s is not an Allow for one target principal: %s", label(s, j+i), show(rawOut[j+i]))
 		}
 	}
 	// No principal appears or goes, except target services.
@@ -130,6 +136,29 @@ func CheckFix(before, after []byte, grants ...rules.Grant) error {
 		}
 	}
 	return errors.Join(bad...)
+}
+
+// CheckFixGrid is CheckFix plus the widening proof: on every request of the
+// grid (principals, actions, source contexts; see Grid), the fixed policy
+// allows nothing the starting one did not, except the grants' own
+// kms:GenerateDataKey*/kms:Decrypt from their own sources.
+func CheckFixGrid(g Grid, before, after []byte) error {
+	err := CheckFix(before, after, g.Grants...)
+	wide, werr := g.Widened(before, after)
+	if werr != nil {
+		return errors.Join(err, werr)
+	}
+	if len(wide) > 0 {
+		err = errors.Join(err, fmt.Errorf("fix widened the key policy:\n%s", strings.Join(wide, "\n")))
+	}
+	return err
+}
+
+// samePlace pairs a statement of the starting policy with one of the
+// fixed policy: the planner edits statements in place, so a statement keeps
+// its Sid, and one without a Sid that it may not touch keeps every member.
+func samePlace(a, b *policy.Statement, rawA, rawB any, target func(string) bool) bool {
+	return a.Sid == b.Sid && (a.Sid != "" || namesTarget(a, target) || reflect.DeepEqual(rawA, rawB))
 }
 
 // targets returns whether a service principal is one the fix may grant: one

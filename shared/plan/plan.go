@@ -45,6 +45,7 @@ const (
 	actionDecrypt    = "kms:Decrypt"
 	keySourceAccount = "aws:SourceAccount"
 	keySourceARN     = "aws:SourceArn"
+	keyTopicARN      = "kms:EncryptionContext:aws:sns:topicArn"
 	sidPrefix        = "AllowSNSPublishers"
 )
 
@@ -88,7 +89,13 @@ type target struct {
 	principal string
 	accounts  []string
 	arns      []string
+	topics    []string
 }
+
+// maxTopicContexts bounds the topics whose requests the planner evaluates
+// one by one; beyond it the topic-related keys are unknown (a narrowing on
+// them is then kept as the owner wrote it, never extended or dropped).
+const maxTopicContexts = 16
 
 // Fix returns the policy with every grant made true. Grants for the same
 // principal are merged. EventBridge grants are handled first, so that a
@@ -109,7 +116,7 @@ func FixDoc(doc *policy.Document, data []byte, grants []rules.Grant) (Change, er
 	}
 	w := &work{}
 	if doc.ParsedFrom(data) {
-		w.doc, w.shared = doc.ShallowClone(), doc.Statements
+		w.doc = doc.ShallowClone()
 	} else if w.doc, err = policy.Parse(data); err != nil {
 		return Change{}, fmt.Errorf("parse key policy: %w", err)
 	}
@@ -143,20 +150,30 @@ func FixDoc(doc *policy.Document, data []byte, grants []rules.Grant) (Change, er
 }
 
 // work is the document being fixed. Its statements start out shared with
-// the caller's document (shared[i] is statement i there); edit copies one.
+// the caller's document; edit copies one before it is changed, and owned
+// remembers the copies (and the statements the planner made), so removing a
+// statement, which shifts the others, never lets a shared one be edited.
 type work struct {
-	doc    *policy.Document
-	shared []*policy.Statement
+	doc   *policy.Document
+	owned map[*policy.Statement]bool
 }
 
 // edit returns statement i ready to be edited in place.
 func (w *work) edit(i int) *policy.Statement {
 	s := w.doc.Statements[i]
-	if i < len(w.shared) && s == w.shared[i] {
+	if !w.owned[s] {
 		s = s.Clone()
+		w.own(s)
 		w.doc.Statements[i] = s
 	}
 	return s
+}
+
+func (w *work) own(s *policy.Statement) {
+	if w.owned == nil {
+		w.owned = map[*policy.Statement]bool{}
+	}
+	w.owned[s] = true
 }
 
 // validate enforces invariant 3 on the grants and merges them per principal,
@@ -172,6 +189,13 @@ func validate(grants []rules.Grant) ([]target, error) {
 		if t == nil {
 			t = &target{principal: p}
 			byPrincipal[p] = t
+		}
+		for _, a := range g.TopicARNs {
+			a = strings.TrimSpace(a)
+			if f := strings.SplitN(a, ":", 6); len(f) != 6 || f[0] != "arn" || f[2] != "sns" || f[5] == "" || strings.ContainsAny(a, "*?") {
+				return nil, fmt.Errorf("%w: %s: %q is not an SNS topic ARN", ErrRefused, p, a)
+			}
+			t.topics = appendNew(t.topics, a)
 		}
 		if p == eventsPrincipal {
 			continue // EventBridge takes no confused-deputy values
@@ -198,6 +222,7 @@ func validate(grants []rules.Grant) ([]target, error) {
 		}
 		sort.Strings(t.accounts)
 		sort.Strings(t.arns)
+		sort.Strings(t.topics)
 		out = append(out, *t)
 	}
 	sort.Slice(out, func(i, j int) bool {
@@ -228,12 +253,12 @@ func (w *work) fixService(t target) ([]string, error) {
 			continue
 		}
 		var added []string
-		if !restricted(s, keySourceAccount) {
+		if !rules.SourceRestricted(s, keySourceAccount) {
 			s = w.edit(i)
 			setCondition(s, "StringEquals", keySourceAccount, t.accounts)
 			added = append(added, keySourceAccount)
 		}
-		if !restricted(s, keySourceARN) {
+		if !rules.SourceRestricted(s, keySourceARN) {
 			s = w.edit(i)
 			setCondition(s, "ArnLike", keySourceARN, t.arns)
 			added = append(added, keySourceARN)
@@ -246,60 +271,235 @@ func (w *work) fixService(t target) ([]string, error) {
 }
 
 // fixEvents makes EventBridge's grant true: it must not depend on keys that
-// EventBridge's requests never carry.
+// EventBridge's requests never carry, and it must end with exactly what SNS
+// needs. A statement that requires those keys and grants EventBridge alone
+// exactly kms:GenerateDataKey*/kms:Decrypt loses the keys in place. Any other
+// (more actions, kms:*, NotAction, other principals) would give EventBridge
+// all of it unconditioned if stripped, so EventBridge leaves it instead:
+// its Service entry is removed, or the whole statement when EventBridge is
+// its only principal (the statement then granted no one else anything, and
+// nothing it granted EventBridge ever applied to SNS's requests), and
+// EventBridge gets the statement with our Sid. A statement whose conditions
+// name EventBridge's own resources (an events ARN, its encryption context)
+// serves EventBridge's own use of the key (an encrypted event bus) and is
+// kept as it is.
 func (w *work) fixEvents(t target) ([]string, error) {
 	doc := w.doc
 	var summary []string
-	ours, err := findOurs(doc, t.principal)
-	if err != nil {
+	if _, err := findOurs(doc, t.principal); err != nil {
 		return nil, err
 	}
-	for i, s := range doc.Statements {
+	for i := 0; i < len(doc.Statements); i++ {
+		s := doc.Statements[i]
 		if !listsService(s, eventsPrincipal) || !s.IsAllow() || !grantsKMS(s) || !requiresUnsupported(s) {
 			continue
 		}
-		s = w.edit(i)
-		if onlyService(s, eventsPrincipal) {
+		only := onlyService(s, eventsPrincipal)
+		switch {
+		case only && exactlySNSActions(s):
+			s = w.edit(i)
 			removed := dropUnsupported(s)
 			summary = append(summary, fmt.Sprintf("remove %s condition from statement %s for %s", strings.Join(removed, " and "), label(s, i), eventsPrincipal))
-			continue
+		case eventBridgeOwnUse(s):
+			// kept: ours is added beside it
+		case only:
+			summary = append(summary, fmt.Sprintf("remove statement %s: it grants only %s, more than kms:GenerateDataKey*/kms:Decrypt and only with conditions its requests never carry", label(s, i), eventsPrincipal))
+			doc.Statements = slices.Delete(doc.Statements, i, i+1)
+			i--
+		default:
+			// Shared: the other principals keep the statement as it was;
+			// EventBridge leaves it and gets its own below.
+			s = w.edit(i)
+			s.Principal.Service.Items = slices.DeleteFunc(s.Principal.Service.Items, func(v string) bool {
+				return strings.EqualFold(strings.TrimSpace(v), eventsPrincipal)
+			})
+			if len(s.Principal.Service.Items) == 0 {
+				s.Principal.Service = nil
+			}
+			summary = append(summary, fmt.Sprintf("remove %s from shared statement %s", eventsPrincipal, label(s, i)))
 		}
-		// Shared: the other principals keep their conditions; EventBridge
-		// leaves the statement and gets its own below.
-		s.Principal.Service.Items = slices.DeleteFunc(s.Principal.Service.Items, func(v string) bool {
-			return strings.EqualFold(strings.TrimSpace(v), eventsPrincipal)
-		})
-		if len(s.Principal.Service.Items) == 0 {
-			s.Principal.Service = nil
-		}
-		summary = append(summary, fmt.Sprintf("remove %s from shared statement %s", eventsPrincipal, label(s, i)))
+	}
+	ours, err := findOurs(doc, t.principal) // a removal may have moved it
+	if err != nil {
+		return nil, err
 	}
 	return w.writeOurs(t, ours, summary), nil
 }
 
+// exactlySNSActions reports whether the statement's actions are no more
+// than kms:GenerateDataKey* and kms:Decrypt, as the SNS documentation grants.
+func exactlySNSActions(s *policy.Statement) bool {
+	if s.NotAction != nil || s.Action == nil || len(s.Action.Items) == 0 {
+		return false
+	}
+	for _, a := range s.Action.Items {
+		switch strings.ToLower(strings.TrimSpace(a)) {
+		case "kms:generatedatakey*", "kms:generatedatakey", "kms:decrypt":
+		default:
+			return false
+		}
+	}
+	return true
+}
+
+// eventBridgeOwnUse reports whether a statement's conditions name
+// EventBridge's own resources: an aws:SourceArn in the events namespace other
+// than a rule's, or an EventBridge encryption context key
+// (kms:EncryptionContext:aws:events:...).
+// EventBridge uses a customer managed key for its own event buses through
+// such grants; removing them would break a grant someone relies on.
+func eventBridgeOwnUse(s *policy.Statement) bool {
+	for _, b := range s.Condition {
+		for _, k := range b.Keys {
+			key := strings.ToLower(strings.TrimSpace(k.Key))
+			if strings.HasPrefix(key, "kms:encryptioncontext:aws:events") {
+				return true
+			}
+			if key != "aws:sourcearn" {
+				continue
+			}
+			for _, v := range k.Values.Items {
+				// Rule ARNs are the SNS documentation's mistaken EventBridge
+				// grant for publishing, not a grant for EventBridge's own resources.
+				f := strings.SplitN(strings.TrimSpace(v), ":", 6)
+				if len(f) >= 3 && strings.EqualFold(f[2], "events") && !(len(f) == 6 && strings.HasPrefix(f[5], "rule/")) {
+					return true
+				}
+			}
+		}
+	}
+	return false
+}
+
 // writeOurs adds the statement with our Sid (ours < 0) or rewrites it when
 // the edits of existing statements left the grant uncovered. A rewrite keeps
-// the confused-deputy values it held; EventBridge's carries none.
+// the confused-deputy values it held that still restrict, and every
+// condition entry the owner added that does not break the grant (see
+// rewriteOurs).
 func (w *work) writeOurs(t target, ours int, summary []string) []string {
 	doc := w.doc
 	if covered(doc, t) {
 		return summary
 	}
-	var accounts, arns []string
-	if t.principal != eventsPrincipal {
-		accounts, arns = t.accounts, t.arns
-		if ours >= 0 {
-			s := doc.Statements[ours]
-			accounts = mergeValues(conditionValues(s, "StringEquals", keySourceAccount), t.accounts)
-			arns = mergeValues(conditionValues(s, "ArnLike", keySourceARN), t.arns)
-		}
-	}
 	if ours < 0 {
-		doc.Statements = append(doc.Statements, newStatement(t.principal, accounts, arns))
+		var accounts, arns []string
+		if t.principal != eventsPrincipal {
+			accounts, arns = t.accounts, t.arns
+		}
+		s := newStatement(t.principal, accounts, arns)
+		w.own(s)
+		doc.Statements = append(doc.Statements, s)
 		return append(summary, fmt.Sprintf("add statement %s for %s", SID(t.principal), t.principal))
 	}
-	doc.Statements[ours] = newStatement(t.principal, accounts, arns)
+	s := rewriteOurs(doc.Statements[ours], t)
+	if sameStatement(s, doc.Statements[ours]) {
+		// Already what we write: what leaves the grant uncovered is a
+		// narrowing the owner added that cannot be decided here (the topic
+		// ARN in the encryption context): kept, as the owner meant it.
+		return summary
+	}
+	w.own(s)
+	doc.Statements[ours] = s
 	return append(summary, fmt.Sprintf("update statement %s for %s", SID(t.principal), t.principal))
+}
+
+// rewriteOurs is the statement with our Sid as the planner writes it: the
+// seed's grant (principal, actions, Resource "*"), with the owner's
+// conditions except those that break it. For EventBridge the entries on keys
+// its requests never carry go (aws:SourceAccount, aws:SourceArn,
+// aws:SourceOrgID, aws:SourceOrgPaths); for the others StringEquals
+// aws:SourceAccount and ArnLike aws:SourceArn hold the grant's values merged
+// with those already there that still restrict, and every other non-negated
+// entry on those two keys goes (it could exclude the grant's sources). Any
+// remaining entry that is certainly false for one of the grant's requests
+// goes too; entries on keys the planner cannot know (the topic ARN in the
+// encryption context, kms:ViaService) stay, as the owner's narrowing.
+func rewriteOurs(old *policy.Statement, t target) *policy.Statement {
+	events := t.principal == eventsPrincipal
+	var accounts, arns []string
+	if !events {
+		accounts = mergeValues(conditionValues(old, "StringEquals", keySourceAccount), t.accounts)
+		arns = mergeValues(conditionValues(old, "ArnLike", keySourceARN), t.arns)
+	}
+	s := newStatement(t.principal, nil, nil)
+	ctxs := contexts(t)
+	setAccount, setARN := false, false
+	for _, b := range old.Clone().Condition {
+		op := policy.ParseOperator(b.Operator)
+		nb := policy.ConditionBlock{Operator: b.Operator}
+		for _, k := range b.Keys {
+			key := strings.TrimSpace(k.Key)
+			switch {
+			case events && isUnsupportedKey(key):
+				continue
+			case !events && strings.EqualFold(key, keySourceAccount) && strings.EqualFold(b.Operator, "StringEquals") && !setAccount:
+				setAccount = true
+				nb.Keys = append(nb.Keys, policy.ConditionKey{Key: k.Key, Values: *values(accounts)})
+				continue
+			case !events && strings.EqualFold(key, keySourceARN) && strings.EqualFold(b.Operator, "ArnLike") && !setARN:
+				setARN = true
+				nb.Keys = append(nb.Keys, policy.ConditionKey{Key: k.Key, Values: *values(arns)})
+				continue
+			case !events && (strings.EqualFold(key, keySourceAccount) || strings.EqualFold(key, keySourceARN)) && !op.Negated:
+				continue
+			}
+			if breaks(b.Operator, k, ctxs) {
+				// A pin on the topic in the encryption context is extended
+				// to the topics the grant serves rather than dropped.
+				if !strings.EqualFold(key, keyTopicARN) || op.Negated || len(t.topics) == 0 {
+					continue
+				}
+				k.Values = *values(mergeValues(k.Values.Items, t.topics))
+				if breaks(b.Operator, k, ctxs) {
+					continue
+				}
+			}
+			nb.Keys = append(nb.Keys, k)
+		}
+		if len(nb.Keys) > 0 {
+			s.Condition = append(s.Condition, nb)
+		}
+	}
+	if !events {
+		if !setAccount {
+			setCondition(s, "StringEquals", keySourceAccount, accounts)
+		}
+		if !setARN {
+			setCondition(s, "ArnLike", keySourceARN, arns)
+		}
+	}
+	return s
+}
+
+// absentForServices are keys documented as absent from a service principal's
+// request (DESIGN.md's request context): an entry requiring one of them
+// certainly breaks the grant.
+var absentForServices = []string{"aws:PrincipalArn", "aws:PrincipalAccount", "aws:PrincipalOrgID", "aws:PrincipalOrgPaths", "aws:userid", "aws:username", "kms:CallerAccount"}
+
+// breaks reports whether a condition entry is certainly false for one of
+// the grant's requests, judged only on keys the planner knows (those it sets
+// and those absent for service principals). An entry on any other key (the
+// encryption context, kms:ViaService, aws:SecureTransport, ...) is the
+// owner's narrowing, evaluated by the judge with the real request; the
+// planner keeps it.
+func breaks(operator string, k policy.ConditionKey, ctxs []policy.Context) bool {
+	key := strings.TrimSpace(k.Key)
+	entry := policy.Conditions{{Operator: operator, Keys: []policy.ConditionKey{k}}}
+	absent := slices.ContainsFunc(absentForServices, func(a string) bool { return strings.EqualFold(a, key) })
+	for _, c := range ctxs {
+		if _, unknown, ok := c.Lookup(key); !absent && (!ok || unknown) {
+			return false
+		}
+		if entry.Eval(c) == policy.False {
+			return true
+		}
+	}
+	return false
+}
+
+// sameStatement reports whether two statements mean the same (policy.Equal's rules).
+func sameStatement(a, b *policy.Statement) bool {
+	return (&policy.Document{Statements: []*policy.Statement{a}}).Equal(&policy.Document{Statements: []*policy.Statement{b}})
 }
 
 // onlyService reports whether the service is the statement's only principal,
@@ -396,33 +596,6 @@ func listsService(s *policy.Statement, service string) bool {
 	return false
 }
 
-// restricted reports whether the statement really restricts a
-// confused-deputy key for a service principal: a positive operator (not
-// IfExists, not negated, not ForAllValues, which all pass when the key is
-// absent) of a family that compares the value, with no "*" or empty value
-// (values are ORed, so one "*" lets anything through). This matches the rules
-// package's test for CONFUSED_DEPUTY_MISSING, so a fixed policy is judged fixed.
-func restricted(s *policy.Statement, key string) bool {
-	for _, b := range s.Condition {
-		op := policy.ParseOperator(b.Operator)
-		if !op.Known || op.Negated || op.IfExists || op.Qualifier == "ForAllValues" {
-			continue
-		}
-		if !strings.HasPrefix(op.Base, "String") && !strings.HasPrefix(op.Base, "Arn") {
-			continue
-		}
-		for _, k := range b.Keys {
-			if !strings.EqualFold(strings.TrimSpace(k.Key), key) || len(k.Values.Items) == 0 {
-				continue
-			}
-			if !slices.ContainsFunc(k.Values.Items, func(v string) bool { return wildcardOnly(v) || strings.TrimSpace(v) == "" }) {
-				return true
-			}
-		}
-	}
-	return false
-}
-
 // requiresUnsupported reports whether some operator needs a key that
 // EventBridge's requests lack: any positive, non-IfExists operator (they are
 // false on an absent key, whatever the value), or Null "false".
@@ -502,8 +675,10 @@ func setCondition(s *policy.Statement, operator, key string, vals []string) {
 	s.Condition = append(s.Condition, policy.ConditionBlock{Operator: operator, Keys: []policy.ConditionKey{{Key: key, Values: *values(vals)}}})
 }
 
-// conditionValues returns the values of operator/key, without "*" (a
-// wildcard in our own statement would undo the confused-deputy protection).
+// conditionValues returns the values of operator/key that restrict the key
+// on their own (rules.ProtectsSource): a "*", "????????????" or an ARN
+// pattern open to every account in our own statement would undo the
+// confused-deputy protection.
 func conditionValues(s *policy.Statement, operator, key string) []string {
 	var out []string
 	for _, b := range s.Condition {
@@ -513,7 +688,7 @@ func conditionValues(s *policy.Statement, operator, key string) []string {
 		for _, k := range b.Keys {
 			if strings.EqualFold(k.Key, key) {
 				for _, v := range k.Values.Items {
-					if !wildcardOnly(v) && strings.TrimSpace(v) != "" {
+					if rules.ProtectsSource(b.Operator, key, []string{v}) {
 						out = appendNew(out, v)
 					}
 				}
@@ -582,28 +757,50 @@ func wildcardOnly(v string) bool {
 }
 
 // contexts returns one request context per (account, ARN pattern) the grant
-// names (one context without them for EventBridge).
+// names (one context without them for EventBridge), for each topic of the
+// grant: the encryption context SNS sets (the topic ARN), kms:ViaService of
+// the topic's region and aws:ResourceAccount of its account (a key is fixed
+// only in the topics' own account). Without topics, or beyond
+// maxTopicContexts of them, those keys are unknown.
 func contexts(t target) []policy.Context {
-	base := func() policy.Context {
+	topics := t.topics
+	if len(topics) > maxTopicContexts {
+		topics = nil
+	}
+	if len(topics) == 0 {
+		topics = []string{""}
+	}
+	base := func(topic string) policy.Context {
 		c := policy.NewContext()
 		c.Set("aws:PrincipalIsAWSService", "true")
 		c.Set("aws:PrincipalServiceName", t.principal)
-		c.SetUnknown("aws:ResourceAccount")
-		c.SetUnknown("kms:ViaService")
-		c.SetUnknown("kms:EncryptionContext:aws:sns:topicArn")
-		c.SetUnknown("kms:EncryptionContextKeys")
+		f := strings.SplitN(topic, ":", 6)
+		if topic == "" || len(f) != 6 {
+			c.SetUnknown("aws:ResourceAccount")
+			c.SetUnknown("kms:ViaService")
+			c.SetUnknown(keyTopicARN)
+			c.SetUnknown("kms:EncryptionContextKeys")
+			return c
+		}
+		c.Set("aws:ResourceAccount", f[4])
+		c.Set("kms:ViaService", "sns."+f[3]+".amazonaws.com")
+		c.Set(keyTopicARN, topic)
+		c.Set("kms:EncryptionContextKeys", "aws:sns:topicArn")
 		return c
 	}
-	if t.principal == eventsPrincipal {
-		return []policy.Context{base()}
-	}
 	var out []policy.Context
-	for _, a := range t.accounts {
-		for _, arn := range t.arns {
-			c := base()
-			c.Set(keySourceAccount, a)
-			c.Set(keySourceARN, arn)
-			out = append(out, c)
+	for _, topic := range topics {
+		if t.principal == eventsPrincipal {
+			out = append(out, base(topic))
+			continue
+		}
+		for _, a := range t.accounts {
+			for _, arn := range t.arns {
+				c := base(topic)
+				c.Set(keySourceAccount, a)
+				c.Set(keySourceARN, arn)
+				out = append(out, c)
+			}
 		}
 	}
 	return out

@@ -81,7 +81,13 @@ func writeGolden(t *testing.T, dir string, input []byte, ch Change, err error) {
 // golden test, the benchmark policy and the fuzzer.
 func checkInvariants(t *testing.T, input []byte, grants []rules.Grant, out []byte) {
 	t.Helper()
-	if err := CheckFix(input, out, grants...); err != nil {
+	g := Grid{Account: "111122223333", Region: "us-east-1", Grants: grants}
+	for _, gr := range grants {
+		if len(gr.TopicARNs) > 0 {
+			g.TopicARN = gr.TopicARNs[0]
+		}
+	}
+	if err := CheckFixGrid(g, input, out); err != nil {
 		t.Fatalf("fix breaks the safety invariants:\n%v\n%s", err, out)
 	}
 }
@@ -102,6 +108,9 @@ func TestRefused(t *testing.T) {
 		"no arn":           {Principal: "cloudwatch.amazonaws.com", SourceAccounts: acct},
 		"wildcard account": {Principal: "cloudwatch.amazonaws.com", SourceAccounts: []string{"*"}, SourceARNs: arn},
 		"wildcard arn":     {Principal: "cloudwatch.amazonaws.com", SourceAccounts: acct, SourceARNs: []string{"*"}},
+		"topic not an ARN": {Principal: "cloudwatch.amazonaws.com", SourceAccounts: acct, SourceARNs: arn, TopicARNs: []string{"orders"}},
+		"topic pattern":    {Principal: "events.amazonaws.com", TopicARNs: []string{"arn:aws:sns:us-east-1:111122223333:*"}},
+		"not a topic":      {Principal: "events.amazonaws.com", TopicARNs: []string{"arn:aws:sqs:us-east-1:111122223333:orders"}},
 	}
 	for name, g := range cases {
 		ch, err := Fix(def, []rules.Grant{g})
@@ -160,6 +169,8 @@ var fuzzGrants = []rules.Grant{
 	{Principal: "s3.amazonaws.com", SourceAccounts: []string{"111122223333"}, SourceARNs: []string{"arn:aws:s3:::*"}},
 	{Principal: "events.rds.amazonaws.com", SourceAccounts: []string{"111122223333", "444455556666"}, SourceARNs: []string{"arn:aws:rds:us-east-1:111122223333:*"}},
 	{Principal: "ssm-incidents.amazonaws.com", SourceAccounts: []string{"111122223333"}, SourceARNs: []string{"arn:aws:ssm-incidents:*:111122223333:*"}},
+	{Principal: "cloudwatch.amazonaws.com", SourceAccounts: []string{"111122223333"}, SourceARNs: []string{"arn:aws:cloudwatch:us-east-1:111122223333:alarm:*"}, TopicARNs: []string{"arn:aws:sns:us-east-1:111122223333:orders"}},
+	{Principal: "events.amazonaws.com", TopicARNs: []string{"arn:aws:sns:us-east-1:111122223333:orders"}},
 }
 
 func FuzzFix(f *testing.F) {

@@ -248,7 +248,8 @@ func TestLogsHoldNoPolicyOrCredentials(t *testing.T) {
 // FuzzFix: every hostile policy of this package, fixed with random grant
 // sets that include principals outside the SNS documentation's service-principal table, wildcards, accounts
 // and lookalikes. A grant outside the table is refused; any change adds only
-// table principals, one statement each, and keeps every other statement.
+// table principals, one statement each, keeps every other statement, and
+// allows nothing new on plan.Grid beyond the grants' own SNS calls.
 func TestPlannerNeverWidens(t *testing.T) {
 	var inputs [][]byte
 	for _, dir := range []string{"testdata/policies/*.json", "testdata/odd/*.json"} {
@@ -293,6 +294,10 @@ func TestPlannerNeverWidens(t *testing.T) {
 			changed++
 			if bad := plan.CheckFix(in, ch.Policy, grants...); bad != nil {
 				t.Errorf("input %d grants %v: %v\n%s", i%len(inputs), grants, bad, ch.Policy)
+			}
+			// No new allow outside the grants' own kms:GenerateDataKey*/kms:Decrypt.
+			if wide, err := (plan.Grid{Account: acct, Region: "us-east-1", Grants: grants}).Widened(in, ch.Policy); err != nil || len(wide) > 0 {
+				t.Errorf("input %d grants %v widened the key policy (%v):\n%s\n%s", i%len(inputs), grants, err, strings.Join(wide, "\n"), ch.Policy)
 			}
 		}
 	}

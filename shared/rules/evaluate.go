@@ -351,12 +351,13 @@ func MergeGrants(gs []Grant) []Grant {
 		}
 		m.SourceAccounts = append(m.SourceAccounts, g.SourceAccounts...)
 		m.SourceARNs = append(m.SourceARNs, g.SourceARNs...)
+		m.TopicARNs = append(m.TopicARNs, g.TopicARNs...)
 	}
 	sort.Strings(order)
 	out := make([]Grant, 0, len(order))
 	for _, p := range order {
 		m := by[p]
-		out = append(out, Grant{Principal: p, SourceAccounts: uniqSorted(m.SourceAccounts), SourceARNs: uniqSorted(m.SourceARNs)})
+		out = append(out, Grant{Principal: p, SourceAccounts: uniqSorted(m.SourceAccounts), SourceARNs: uniqSorted(m.SourceARNs), TopicARNs: uniqSorted(m.TopicARNs)})
 	}
 	return out
 }

@@ -3,12 +3,18 @@ package rules
 // Grant is one principal's grant that the fix must make true in the key
 // policy: Principal may call kms:GenerateDataKey* and kms:Decrypt, limited by
 // StringEquals aws:SourceAccount SourceAccounts and ArnLike aws:SourceArn
-// SourceARNs (both empty for events.amazonaws.com). Grants from several topics
+// SourceARNs (both empty for events.amazonaws.com), for requests about the
+// topics TopicARNs. Grants from several topics
 // on one key are merged per principal by MergeGrants.
 type Grant struct {
 	Principal      string
 	SourceAccounts []string
 	SourceARNs     []string
+	// TopicARNs are the topics the grant serves. The planner uses them to
+	// judge the owner's narrowing of our statement (a pin on
+	// kms:EncryptionContext:aws:sns:topicArn, kms:ViaService) in the request
+	// SNS makes for each; without them those keys are unknown to it.
+	TopicARNs []string `json:",omitempty"`
 }
 
 // Compliance values reported to AWS Config.

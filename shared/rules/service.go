@@ -50,6 +50,10 @@ func (e *evaluator) judgeService(p string) {
 	if !sourceKeys {
 		return
 	}
+	if open := e.openSourceContexts(p); len(open) > 0 && !e.allowedBoth(id, open) {
+		e.service(GrantMissing, p, e.fixable(p), false, fmt.Sprintf("%s from sources the topic policy accepts without naming them (a statement without aws:SourceArn) fail with KMSAccessDeniedException: key policy of %s allows %s kms:GenerateDataKey and kms:Decrypt only for some sources of account %s", who(p), e.keyName(), p, strings.Join(e.expectedAccounts(p), ", ")))
+		return
+	}
 	e.checkPaths(p, id, real)
 }
 
@@ -58,25 +62,32 @@ func (e *evaluator) judgeService(p string) {
 // topic's accounts. One unprotected path is enough for a confused deputy.
 func (e *evaluator) checkPaths(p string, id policy.Identity, real []policy.Context) {
 	expected := e.expectedAccounts(p)
+	// Pattern operators (StringLike, ArnLike, ArnEquals) match * and ?;
+	// StringEquals compares literally.
+	matches := func(op policy.Operator, pattern, account string) bool {
+		if op.Base == "StringLike" || strings.HasPrefix(op.Base, "Arn") {
+			return policy.MatchWildcard(pattern, account)
+		}
+		return pattern == account
+	}
 	foreignAccount := func(op policy.Operator, v string) bool {
 		if strings.Contains(v, "${") {
 			return false // a policy variable: resolved per request, not a fixed account
 		}
-		like := strings.Contains(op.Base, "Like")
 		for _, a := range expected {
-			if v == a || (like && policy.MatchWildcard(v, a)) {
+			if matches(op, v, a) {
 				return false
 			}
 		}
 		return true
 	}
-	foreignARN := func(_ policy.Operator, v string) bool {
+	foreignARN := func(op policy.Operator, v string) bool {
 		a, ok := parseARN(v)
-		if !ok || a.Account == "" || hasWildcard(a.Account) || strings.Contains(a.Account, "${") {
+		if !ok || a.Account == "" || strings.Contains(a.Account, "${") {
 			return false
 		}
 		for _, x := range expected {
-			if a.Account == x {
+			if matches(op, a.Account, x) {
 				return false
 			}
 		}
@@ -88,8 +99,8 @@ func (e *evaluator) checkPaths(p string, id policy.Identity, real []policy.Conte
 		if !e.grantsService(s, id) || !notFalseInAny(s, real) {
 			continue
 		}
-		acctOK, acctForeign := restriction(s, "aws:SourceAccount", stringFamily, foreignAccount)
-		arnOK, arnForeign := restriction(s, "aws:SourceArn", arnFamily, foreignARN)
+		acctOK, acctForeign := restriction(s, KeySourceAccount, foreignAccount)
+		arnOK, arnForeign := restriction(s, KeySourceARN, foreignARN)
 		if !acctOK || !arnOK {
 			var lacks []string
 			if !acctOK {
@@ -116,32 +127,23 @@ func (e *evaluator) checkPaths(p string, id policy.Identity, real []policy.Conte
 	}
 }
 
-// restriction reports whether the statement restricts key with a positive
-// operator of the right family and a value that is not a bare wildcard, and
-// whether every such restriction admits a foreign value (conditions are ANDed,
-// so one entry pinned to our account is enough).
-func restriction(s *policy.Statement, key string, family func(string) bool, foreign func(policy.Operator, string) bool) (restricts, isForeign bool) {
+// restriction reports whether the statement restricts key for a service
+// principal (ProtectsSource, the test the planner uses too), and whether
+// every such restriction admits a foreign value (conditions are ANDed, so one
+// entry pinned to our account is enough).
+func restriction(s *policy.Statement, key string, foreign func(policy.Operator, string) bool) (restricts, isForeign bool) {
 	entries, foreignEntries := 0, 0
 	for _, b := range s.Condition {
-		op := policy.ParseOperator(b.Operator)
-		if !restricting(op, family) {
-			continue
-		}
 		for _, k := range b.Keys {
 			if !strings.EqualFold(strings.TrimSpace(k.Key), key) {
 				continue
 			}
-			vals, open := k.Values.Items, len(k.Values.Items) == 0
-			for _, v := range vals {
-				if wildcardOnly(v) || strings.TrimSpace(v) == "" {
-					open = true
-				}
-			}
-			if open {
+			op := policy.ParseOperator(b.Operator)
+			if !protects(op, key, k.Values.Items) {
 				continue
 			}
 			entries++
-			for _, v := range vals {
+			for _, v := range k.Values.Items {
 				if foreign(op, strings.TrimSpace(v)) {
 					foreignEntries++
 					break
@@ -246,27 +248,93 @@ func (e *evaluator) fixable(p string) bool {
 	return true
 }
 
-// grantFor is the grant a fix writes for p: the topic policy's own source
-// values when it names them, else the sources table's pattern per account.
+// grantFor is the grant a fix writes for p: every source the topic policy
+// lets p publish for, statement by statement. A statement naming
+// aws:SourceArn contributes its values; one without (or with a value that
+// matches every account, which ProtectsSource does not count) accepts every
+// source of its accounts, and contributes the sources table's pattern for
+// each of them, so the fix never covers less than the topic accepts. Without
+// a topic-policy statement for p (a required or discovered principal), the
+// pattern per expected account. Accounts are expectedAccounts: the key grant
+// pins the accounts even where the topic policy leaves them open.
 func (e *evaluator) grantFor(p string) Grant {
 	g := Grant{Principal: p}
+	if t := strings.TrimSpace(e.in.Topic.ARN); t != "" {
+		g.TopicARNs = []string{t}
+	}
 	src, _ := sources.Lookup(p)
 	if !src.ConfusedDeputy {
 		return g
 	}
 	g.SourceAccounts = e.expectedAccounts(p)
-	if sv := e.pubs.services[p]; sv != nil && len(sv.arns) > 0 {
-		g.SourceARNs = append([]string(nil), sv.arns...)
-		return g
+	var arns, open []string
+	sv := e.pubs.services[p]
+	if sv == nil || len(sv.scopes) == 0 {
+		open = g.SourceAccounts
+	} else {
+		for _, sc := range sv.scopes {
+			if len(sc.arns) > 0 {
+				arns = append(arns, sc.arns...)
+				continue
+			}
+			open = append(open, e.scopeAccounts(p, sc)...)
+		}
 	}
-	var arns []string
-	for _, a := range g.SourceAccounts {
+	for _, a := range uniqSorted(open) {
 		if arn := src.SourceARN(e.partition(), e.topic.Region, a); arn != "" && e.topic.Region != "" {
 			arns = append(arns, arn)
 		}
 	}
 	g.SourceARNs = uniqSorted(arns)
 	return g
+}
+
+// scopeAccounts are the accounts whose sources an open topic-policy
+// statement accepts for p: those it pins, else every expected account.
+func (e *evaluator) scopeAccounts(p string, sc sourceScope) []string {
+	var acc []string
+	for _, a := range sc.accounts {
+		if isAccountID(a) {
+			acc = append(acc, a)
+		}
+	}
+	if len(acc) == 0 {
+		return e.expectedAccounts(p)
+	}
+	return acc
+}
+
+// openSourceContexts are the requests of sources that a topic-policy
+// statement without aws:SourceArn accepts beside the ARNs other statements
+// name: one per account, whose aws:SourceArn is the sources table's pattern
+// itself. Matched as a value, a pattern is matched only by a pattern at least
+// as broad (arn:aws:s3:::orders-ingest does not match arn:aws:s3:::*), so a
+// key grant narrowed to some of those sources is judged missing for the rest.
+// Nil when every statement names its sources. (A context whose
+// aws:SourceArn is unknown does not do this: a grant narrowed to one bucket
+// is Unknown there, which counts as allowing.)
+func (e *evaluator) openSourceContexts(p string) []policy.Context {
+	sv := e.pubs.services[p]
+	src, known := sources.Lookup(p)
+	if sv == nil || !known || !src.ConfusedDeputy || e.topic.Region == "" {
+		return nil
+	}
+	var open []string
+	for _, sc := range sv.scopes {
+		if len(sc.arns) == 0 {
+			open = append(open, e.scopeAccounts(p, sc)...)
+		}
+	}
+	var out []policy.Context
+	for _, a := range uniqSorted(open) {
+		c := e.baseContext(p)
+		c.Set(KeySourceAccount, a)
+		c.Set(KeySourceARN, src.SourceARN(e.partition(), e.topic.Region, a))
+		c.SetUnknown("aws:SourceOrgID")
+		c.SetUnknown("aws:SourceOrgPaths")
+		out = append(out, c)
+	}
+	return out
 }
 
 // expectedAccounts are the accounts p's requests may legitimately come from:

@@ -23,10 +23,24 @@ type publishers struct {
 	anyoneAccounts []string
 }
 
-// sourceValues are the confused-deputy values a topic policy pins a service to.
+// sourceValues are the confused-deputy values a topic policy pins a service
+// to: the union over its statements (accounts, arns) and, per statement, what
+// that statement accepts (scopes). Statements are ORed, so a statement without
+// aws:SourceArn accepts every source of its accounts whatever the others name:
+// a grant built from the union alone would cover less than the topic accepts.
 type sourceValues struct {
 	accounts []string // aws:SourceAccount / aws:SourceOwner values
 	arns     []string // aws:SourceArn values (patterns allowed)
+	scopes   []sourceScope
+}
+
+// sourceScope is what one topic-policy statement lets a service publish for:
+// sources of accounts (nil: any account) with ARNs matching arns (nil: any
+// source of those accounts). Only values of entries that ProtectsSource counts
+// are kept, so an IfExists, negated or match-everything entry leaves the scope open.
+type sourceScope struct {
+	accounts []string
+	arns     []string
 }
 
 // topicPublishers reads the topic policy. A policy that does not parse yields
@@ -52,8 +66,8 @@ func topicPublishers(raw []byte, topicARN, partition string) publishers {
 			out.addAnyone(s)
 		}
 		if p.Service != nil {
-			accounts := conditionValues(s, stringFamily, "aws:SourceAccount", "aws:SourceOwner")
-			arns := conditionValues(s, arnFamily, "aws:SourceArn")
+			accounts := conditionValues(s, KeySourceAccount, "aws:SourceOwner")
+			arns := conditionValues(s, KeySourceARN)
 			for _, svc := range p.Service.Items {
 				svc = normPrincipal(svc)
 				if svc == "" {
@@ -66,6 +80,7 @@ func topicPublishers(raw []byte, topicARN, partition string) publishers {
 				}
 				sv.accounts = append(sv.accounts, accounts...)
 				sv.arns = append(sv.arns, arns...)
+				sv.scopes = append(sv.scopes, sourceScope{accounts: uniqSorted(accounts), arns: uniqSorted(arns)})
 			}
 		}
 		if p.AWS != nil {
@@ -101,42 +116,27 @@ func topicPublishers(raw []byte, topicARN, partition string) publishers {
 // StringEquals AWS:SourceOwner <owner> is the common case.
 func (p *publishers) addAnyone(s *policy.Statement) {
 	p.anyone = true
-	for _, a := range conditionValues(s, stringFamily, "aws:SourceOwner", "aws:SourceAccount", "aws:PrincipalAccount") {
+	for _, a := range conditionValues(s, "aws:SourceOwner", KeySourceAccount, "aws:PrincipalAccount") {
 		if isAccountID(a) {
 			p.anyoneAccounts = append(p.anyoneAccounts, a)
 		}
 	}
 }
 
-// stringFamily and arnFamily say which operator bases can restrict a key:
-// account ids are strings; ARNs may be matched as ARNs or as strings.
-func stringFamily(base string) bool { return strings.HasPrefix(base, "String") }
-func arnFamily(base string) bool {
-	return strings.HasPrefix(base, "Arn") || strings.HasPrefix(base, "String")
-}
-
-// restricting reports whether an operator can restrict a request: a known,
-// positive operator that is not IfExists (absent keys pass it) and not
-// ForAllValues (an absent key passes it too), of the right family.
-func restricting(op policy.Operator, family func(string) bool) bool {
-	return op.Known && !op.Negated && !op.IfExists && op.Qualifier != "ForAllValues" && family(op.Base)
-}
-
-// conditionValues collects the values that restricting entries of the
-// statement give for any of keys (case-insensitive), dropping values that
-// match anything.
-func conditionValues(s *policy.Statement, family func(string) bool, keys ...string) []string {
+// conditionValues collects the values of the statement's entries for any of
+// keys (case-insensitive) that restrict their key (ProtectsSource): the
+// values an entry that lets every source through (IfExists, negated,
+// ForAllValues, "*", "????????????", arn:aws:cloudwatch:*:*:alarm:*) gives
+// are no restriction and are not collected.
+func conditionValues(s *policy.Statement, keys ...string) []string {
 	var out []string
 	for _, b := range s.Condition {
-		if !restricting(policy.ParseOperator(b.Operator), family) {
-			continue
-		}
 		for _, k := range b.Keys {
-			if !keyIn(k.Key, keys) {
+			if !keyIn(k.Key, keys) || !ProtectsSource(b.Operator, k.Key, k.Values.Items) {
 				continue
 			}
 			for _, v := range k.Values.Items {
-				if v = strings.TrimSpace(v); v != "" && !wildcardOnly(v) {
+				if v = strings.TrimSpace(v); v != "" {
 					out = append(out, v)
 				}
 			}
