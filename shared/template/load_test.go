@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"slices"
 	"sort"
 	"strings"
 	"testing"
@@ -94,6 +95,11 @@ func newStack(t *testing.T, tpl map[string]any, overrides map[string]string) *st
 	return s
 }
 
+// isList reports whether a template parameter is a CommaDelimitedList.
+func (s *stack) isList(name string) bool {
+	return scalar(obj(obj(s.tpl["Parameters"])[name])["Type"]) == "CommaDelimitedList"
+}
+
 func obj(v any) map[string]any {
 	m, _ := v.(map[string]any)
 	return m
@@ -170,6 +176,14 @@ func (s *stack) condExpr(e any) bool {
 			return scalar(a) == scalar(b)
 		case "Fn::Not":
 			return !s.condExpr(args[0])
+		case "Fn::Contains": // rule function: a list of strings holds a string
+			if len(args) != 2 {
+				s.errs = append(s.errs, "Fn::Contains needs two values")
+				return false
+			}
+			l, _ := s.eval(args[0])
+			v, _ := s.eval(args[1])
+			return slices.ContainsFunc(list(l), func(e any) bool { return scalar(e) == scalar(v) })
 		case "Fn::And", "Fn::Or":
 			and := fn == "Fn::And"
 			acc := and
@@ -200,9 +214,34 @@ func (s *stack) eval(v any) (out any, keep bool) {
 						return nil, false
 					}
 					if p, ok := s.params[name]; ok {
+						if s.isList(name) {
+							// CloudFormation splits a CommaDelimitedList ("" is [""]).
+							var l []any
+							for _, e := range strings.Split(p, ",") {
+								l = append(l, e)
+							}
+							return l, true
+						}
 						return p, true
 					}
 					return x, true
+				case "Fn::Select":
+					args := list(arg)
+					if len(args) != 2 {
+						s.errs = append(s.errs, "Fn::Select needs two values")
+						return nil, false
+					}
+					idx, _ := s.eval(args[0])
+					l, _ := s.eval(args[1])
+					var i int
+					if _, err := fmt.Sscan(scalar(idx), &i); err != nil || i < 0 || i >= len(list(l)) {
+						s.errs = append(s.errs, fmt.Sprintf("Fn::Select index %v out of %v", idx, l))
+						return nil, false
+					}
+					if _, unresolved := l.([]any); !unresolved {
+						return x, true
+					}
+					return list(l)[i], true
 				case "Fn::If":
 					args := list(arg)
 					if len(args) != 3 {
