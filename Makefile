@@ -7,11 +7,18 @@ TOOLS := $(BIN)/kumo $(BIN)/local-kms $(BIN)/aws-lambda-rie
 FUNCTIONS := topic-guard key-guard config-rule
 FUZZTIME ?= 20s
 
-.PHONY: test vet unit fuzz tools run bench build clean reliability \
+.PHONY: test vet unit fuzz tools run bench build clean reliability lint \
 	build-TopicGuardFunction build-KeyGuardFunction build-ConfigRuleFunction
 
-# make test: everything CI runs (vet, all tests incl. emulator end-to-end, bounded fuzzing).
+# make test: everything CI runs (vet, all tests incl. emulator end-to-end and cfn-lint on
+# template.yaml and the StackSet's inner template, bounded fuzzing).
 test: vet tools unit fuzz
+
+# cfn-lint alone (also part of make test, through shared/template's TestCfnLint, which fails
+# under CI=true when cfn-lint is missing and is skipped with a message otherwise).
+lint:
+	@command -v cfn-lint >/dev/null || { echo "cfn-lint not found: pip install cfn-lint" >&2; exit 1; }
+	$(GO) test -count=1 -run '^TestCfnLint$$' -v ./shared/template/
 
 vet:
 	$(GO) vet ./...
@@ -73,8 +80,11 @@ build:
 	done
 
 # The main job, locally: emulated AWS, every function under aws-lambda-rie with every sample event.
+# make run SERVE=1 then keeps the emulators on fixed ports (kumo 4566, AWS Config fake 4567,
+# Security Hub fake 4568, on all interfaces) until Ctrl-C, for
+# `sam local invoke --env-vars events/env.json` (see README).
 run: tools
-	PATH="$(BIN):$$PATH" $(GO) run ./shared/emulator/localrun
+	PATH="$(BIN):$$PATH" SERVE=$(SERVE) $(GO) run ./shared/emulator/localrun
 
 # The pinned emulators (tools/go.mod `tool` block). A binary is rebuilt only
 # when tools/go.mod or go.sum is newer than it, so a second `make tools` does

@@ -948,8 +948,8 @@ func TestLocalInvokeEnvVars(t *testing.T) {
 			if _, ok := v.(string); !ok {
 				t.Errorf("events/env.json %s.%s must be a string, got %T", section, k, v)
 			}
-			if _, ok := settings[k]; !ok {
-				t.Logf("events/env.json %s.%s is not declared in template.yaml: sam local invoke ignores it", section, k)
+			if _, ok := settings[k]; !ok && !localOnly[k] {
+				t.Errorf("events/env.json %s.%s is not declared in template.yaml: sam local invoke would ignore it", section, k)
 			}
 		}
 	}
