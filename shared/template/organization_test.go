@@ -245,14 +245,6 @@ func memberValues(mode string) map[string]string {
 	}
 }
 
-// memberStackParams are the central parameters that decide the member role's permissions
-// (the member template receives them under the same names).
-func memberStackParams(mode string) map[string]string {
-	v := memberValues(mode)
-	return map[string]string{"Mode": v["Mode"], "RemediationKeyId": v["RemediationKeyId"],
-		"DiscoverSources": v["DiscoverSources"], "ExemptTagKey": v["ExemptTagKey"], "SecurityHub": v["SecurityHub"]}
-}
-
 // memberStack resolves the member template for one account and region.
 func memberStack(t *testing.T, tpl map[string]any, mode, account, region string) map[string]map[string]any {
 	t.Helper()
@@ -268,10 +260,10 @@ func memberStackWith(t *testing.T, tpl map[string]any, values map[string]string,
 
 // centralActions is what the central functions may do in their own account, as the
 // central template grants it, minus what stays central.
-func centralActions(t *testing.T, mode string) []string {
+func centralActions(t *testing.T, settings map[string]string) []string {
 	t.Helper()
 	cfg := maps.Clone(orgSettings)
-	cfg["Mode"] = mode
+	maps.Copy(cfg, settings)
 	res := newStack(t, rawTemplate(t), cfg).resources(t)
 	centralOnly := slices.Concat(runtimeActions, []string{"sns:Publish", "sts:AssumeRole"})
 	set := map[string]bool{}
@@ -309,8 +301,14 @@ func TestMemberTemplate(t *testing.T) {
 				t.Errorf("%s %s %s: resources %v, want %v", mode, c.account, c.region, got, c.want)
 			}
 		}
+		// The member role follows the settings that decide optional calls, as the central roles do.
+		for _, variant := range []map[string]string{nil, {"SecurityHub": "true", "RemediationKeyId": "alias/sns-remediation",
+			"DiscoverSources": "false", "ExemptTagKey": ""}} {
+			values := memberValues(mode)
+			maps.Copy(values, variant)
+			checkGuardRole(t, memberStackWith(t, tpl, values, member, "us-east-1"), values)
+		}
 		res := memberStack(t, tpl, mode, member, "us-east-1")
-		checkGuardRole(t, res, mode)
 		checkForwarding(t, res)
 		for id, r := range res {
 			if typ := scalar(r["Type"]); typ != "AWS::IAM::Role" && typ != "AWS::Events::Rule" && typ != "AWS::CloudFormation::WaitConditionHandle" {
@@ -320,7 +318,7 @@ func TestMemberTemplate(t *testing.T) {
 	}
 }
 
-func checkGuardRole(t *testing.T, res map[string]map[string]any, mode string) {
+func checkGuardRole(t *testing.T, res map[string]map[string]any, values map[string]string) {
 	t.Helper()
 	p := obj(res["GuardRole"]["Properties"])
 	if p["RoleName"] != "snskeyguard-member" {
@@ -363,15 +361,20 @@ func checkGuardRole(t *testing.T, res map[string]map[string]any, mode string) {
 		for _, a := range list(st.body["Action"]) {
 			granted[scalar(a)] = true
 			checkResource(t, s, res, "", st, scalar(a))
+			checkCondition(t, s, st, scalar(a))
 		}
 	}
-	wantActions := memberActions(memberStackParams(mode))
+	settings := map[string]string{}
+	for _, k := range []string{"Mode", "RemediationKeyId", "DiscoverSources", "ExemptTagKey", "SecurityHub"} {
+		settings[k] = values[k]
+	}
+	wantActions := memberActions(settings)
 	if got := sortedKeys(granted); !slices.Equal(got, wantActions) {
-		t.Errorf("%s: GuardRole grants\n %v\nwant\n %v", mode, got, wantActions)
+		t.Errorf("%v: GuardRole grants\n %v\nwant\n %v", settings, got, wantActions)
 	}
 	// And it mirrors the central roles as the template writes them.
-	if got, central := sortedKeys(granted), centralActions(t, mode); !slices.Equal(got, central) {
-		t.Errorf("%s: GuardRole grants\n %v\nthe central roles act in their own account with\n %v", mode, got, central)
+	if got, central := sortedKeys(granted), centralActions(t, settings); !slices.Equal(got, central) {
+		t.Errorf("%v: GuardRole grants\n %v\nthe central roles act in their own account with\n %v", settings, got, central)
 	}
 }
 
