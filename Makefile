@@ -8,18 +8,28 @@ STATICCHECK := $(BIN)/staticcheck
 FUNCTIONS := topic-guard key-guard config-rule
 FUZZTIME ?= 20s
 
-.PHONY: test vet lint unit fuzz fuzz-list tools run bench build clean reliability oracle-deps oracle \
+.PHONY: test vet lint cfn-lint staticcheck unit fuzz fuzz-list tools run bench build clean reliability oracle-deps oracle \
 	build-TopicGuardFunction build-KeyGuardFunction build-ConfigRuleFunction
 
-# make test: everything CI runs (vet, staticcheck, all tests incl. emulator end-to-end, bounded fuzzing).
-test: vet lint tools unit fuzz
+# make test: everything CI runs (vet, staticcheck, all tests incl. emulator end-to-end and cfn-lint on
+# template.yaml and the StackSet's inner template through shared/template's TestCfnLint, bounded fuzzing).
+test: vet staticcheck tools unit fuzz
+
+# cfn-lint alone (also part of make test, through shared/template's TestCfnLint, which fails
+# under CI=true when cfn-lint is missing and is skipped with a message otherwise).
+cfn-lint:
+	@command -v cfn-lint >/dev/null || { echo "cfn-lint not found: pip install cfn-lint" >&2; exit 1; }
+	$(GO) test -count=1 -run '^TestCfnLint$$' -v ./shared/template/
 
 vet:
 	$(GO) vet ./...
 
 # staticcheck (pinned in tools/go.mod), default checks, zero findings allowed.
-lint: $(STATICCHECK)
+staticcheck: $(STATICCHECK)
 	$(STATICCHECK) ./...
+
+# Both linters: staticcheck over the Go code, cfn-lint over the templates.
+lint: staticcheck cfn-lint
 
 unit: tools oracle-deps
 	PATH="$(BIN):$$PATH" $(GO) test -count=1 -timeout 20m ./...
@@ -126,8 +136,11 @@ build:
 	done
 
 # The main job, locally: emulated AWS, every function under aws-lambda-rie with every sample event.
+# make run SERVE=1 then keeps the emulators on fixed ports (kumo 4566, AWS Config fake 4567,
+# Security Hub fake 4568, on all interfaces) until Ctrl-C, for
+# `sam local invoke --env-vars events/env.json` (see README).
 run: tools
-	PATH="$(BIN):$$PATH" $(GO) run ./shared/emulator/localrun
+	PATH="$(BIN):$$PATH" SERVE=$(SERVE) $(GO) run ./shared/emulator/localrun
 
 # The pinned tools (tools/go.mod `tool` block): the emulators and staticcheck. A binary is rebuilt only
 # when tools/go.mod or go.sum is newer than it, so a second `make tools` does

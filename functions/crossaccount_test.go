@@ -37,6 +37,8 @@ const (
 	crossRoleName = "snskeyguard-member"
 	crossKeyID    = "5c0ffee0-2222-4333-8444-555566667777"
 	crossOwnKeyID = "5c0ffee0-0000-4000-8000-000000000001"
+	// crossAlertTopic is the central alert topic (the function's own account).
+	crossAlertTopic = "arn:aws:sns:us-east-1:" + emulator.KumoAccount + ":guard-alerts"
 )
 
 // crossOrganization are the template parameters of an organization
@@ -66,8 +68,12 @@ type crossCall struct {
 // crossProxy forwards by the signing service: Config to the fake, the rest to
 // kumo. It records every call and the credentials STS handed out.
 type crossProxy struct {
-	t              *testing.T
-	kumo, config   string
+	t            *testing.T
+	kumo, config string
+	securityhub  string
+	// denyAssume lists accounts whose role STS refuses to hand out, as for an
+	// account without the member role (AccessDenied, status 403).
+	denyAssume     map[string]bool
 	mu             sync.Mutex
 	calls          []crossCall
 	assumedKeys    []string
@@ -77,7 +83,7 @@ type crossProxy struct {
 }
 
 func newCrossProxy(t *testing.T, s *emulator.Stack) *crossProxy {
-	p := &crossProxy{t: t, kumo: s.IAM.URL, config: s.IAM.URL,
+	p := &crossProxy{t: t, kumo: s.IAM.URL, config: s.IAM.URL, securityhub: s.IAM.URL, denyAssume: map[string]bool{},
 		credentialRE:   regexp.MustCompile(`Credential=([^/]+)/[^/]+/[^/]+/([^/]+)/aws4_request`),
 		assumedKeyElem: regexp.MustCompile(`<AccessKeyId>([^<]+)</AccessKeyId>`)}
 	srv := httptest.NewServer(p)
@@ -97,8 +103,24 @@ func (p *crossProxy) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		c.Op = c.Form.Get("Action")
 	}
 	target := p.kumo
-	if c.Service == "config" {
+	switch c.Service {
+	case "config":
 		target = p.config
+	case "securityhub":
+		target = p.securityhub
+	}
+	if c.Op == "AssumeRole" {
+		if acct := strings.Split(c.Form.Get("RoleArn"), ":"); len(acct) > 4 && p.denyAssume[acct[4]] {
+			p.mu.Lock()
+			p.calls = append(p.calls, c)
+			p.mu.Unlock()
+			w.Header().Set("Content-Type", "text/xml")
+			w.WriteHeader(http.StatusForbidden)
+			_, _ = io.WriteString(w, `<ErrorResponse><Error><Type>Sender</Type><Code>AccessDenied</Code><Message>User: `+
+				`arn:aws:sts::000000000000:assumed-role/snskeyguard-config-rule-us-east-1/fn is not authorized to perform: sts:AssumeRole on resource: `+
+				c.Form.Get("RoleArn")+`</Message></Error><RequestId>1</RequestId></ErrorResponse>`)
+			return
+		}
 	}
 	req, err := http.NewRequestWithContext(r.Context(), r.Method, target+r.URL.RequestURI(), bytes.NewReader(body))
 	if err != nil {
@@ -196,16 +218,20 @@ func TestEventFromAnotherAccountActsThroughTheMemberRole(t *testing.T) {
 				Attributes: map[string]string{"KmsMasterKeyId": memberKeyARN}},
 			{Name: "payments", ARN: "arn:aws:sns:us-east-1:" + emulator.KumoAccount + ":payments",
 				Attributes: map[string]string{"KmsMasterKeyId": ownKeyARN}},
+			{Name: "guard-alerts", ARN: crossAlertTopic},
 		},
 	}}})
 	proxy := newCrossProxy(t, s)
 	env := emulator.With(s.Env(), map[string]string{
 		"AWS_ENDPOINT_URL":                proxy.URL,
 		"AWS_ENDPOINT_URL_CONFIG_SERVICE": proxy.URL,
+		"AWS_ENDPOINT_URL_SECURITYHUB":    proxy.URL,
 		"MODE":                            "remediate",
 		"REQUIRED_SERVICE_PRINCIPALS":     "cloudwatch.amazonaws.com",
 		"DISCOVER_SOURCES":                "false",
 		"CROSS_ACCOUNT_ROLE_NAME":         crossRoleName,
+		"ALERT_TOPIC_ARN":                 crossAlertTopic,
+		"SECURITY_HUB":                    "true",
 	})
 	fn, crossOwnKey := crossFunction(t, s, "topic-guard", env)
 
@@ -223,8 +249,9 @@ func TestEventFromAnotherAccountActsThroughTheMemberRole(t *testing.T) {
 		t.Fatalf("report %s, want one evaluation of the member's topic", out)
 	}
 	e := rep.Evaluations[0]
-	if len(e.Actions) != 1 || e.Actions[0].Type != "PutKeyPolicy" || e.Actions[0].Status != "applied" || e.Actions[0].KeyArn != memberKeyARN {
-		t.Errorf("actions %+v, want one applied PutKeyPolicy on %s", e.Actions, memberKeyARN)
+	if len(e.Actions) != 2 || e.Actions[0].Type != "PutKeyPolicy" || e.Actions[0].Status != "applied" || e.Actions[0].KeyArn != memberKeyARN ||
+		e.Actions[1].Type != "Alert" || e.Actions[1].Status != "applied" {
+		t.Errorf("actions %+v, want an applied PutKeyPolicy on %s and an applied Alert", e.Actions, memberKeyARN)
 	}
 	var assumes []crossCall
 	for _, c := range calls {
@@ -247,7 +274,17 @@ func TestEventFromAnotherAccountActsThroughTheMemberRole(t *testing.T) {
 		t.Fatalf("kumo's AssumeRole returned access key %q", assumed)
 	}
 	var memberOps []string
+	publishes := 0
 	for _, c := range calls {
+		// Alerts go to the central topic with the function's own credentials: a
+		// member role may not publish there.
+		if c.Service == "sns" && c.Op == "Publish" {
+			publishes++
+			if c.AccessKey != crossOwnKey || c.Form.Get("TopicArn") != crossAlertTopic {
+				t.Errorf("Publish to %s signed with %s, want the central topic with the function's own key", c.Form.Get("TopicArn"), c.AccessKey)
+			}
+			continue
+		}
 		if c.Service == "sts" {
 			if c.AccessKey != crossOwnKey {
 				t.Errorf("STS %s signed with %s, want the function's own credentials", c.Op, c.AccessKey)
@@ -262,6 +299,23 @@ func TestEventFromAnotherAccountActsThroughTheMemberRole(t *testing.T) {
 	// The write went to the member's key, with the member role's credentials.
 	if !slices.Contains(memberOps, "kms:TrentService.PutKeyPolicy") || !slices.Contains(memberOps, "sns:GetTopicAttributes") {
 		t.Errorf("member calls %v lack the topic read or the key policy write", memberOps)
+	}
+	if publishes != 1 {
+		t.Errorf("%d alerts published, want 1 (calls %v)", publishes, memberOps)
+	}
+	// Security Hub takes default-product findings only from the account they name:
+	// imported with the member role, AwsAccountId and ProductArn the member's.
+	imports := s.SecurityHub.Imports()
+	if !slices.ContainsFunc(memberOps, func(op string) bool { return strings.HasPrefix(op, "securityhub:") }) || len(imports) != 1 {
+		t.Errorf("Security Hub imports %d, member calls %v: want one import with the member role", len(imports), memberOps)
+	} else {
+		for _, f := range imports[0] {
+			var asff struct{ AwsAccountId, ProductArn string }
+			_ = json.Unmarshal(f, &asff)
+			if asff.AwsAccountId != crossMember || asff.ProductArn != "arn:aws:securityhub:us-east-1:"+crossMember+":product/"+crossMember+"/default" {
+				t.Errorf("finding account %s product %s, want the member's", asff.AwsAccountId, asff.ProductArn)
+			}
+		}
 	}
 	t.Logf("member calls with the assumed key %s: %v", assumed, memberOps)
 
@@ -374,5 +428,38 @@ func TestOrganizationConfigRuleWritesInTheMemberAccount(t *testing.T) {
 	if len(got) != 1 || got[0].ResultToken != "member-token-1" || len(got[0].Evaluations) != 1 ||
 		got[0].Evaluations[0].ComplianceResourceID != topicARN || got[0].Evaluations[0].ComplianceType != "NON_COMPLIANT" {
 		t.Errorf("Config received %+v, want one NON_COMPLIANT evaluation of %s with the member's token", got, topicARN)
+	}
+
+	// An account the StackSet did not reach (no member role: STS denies it) gets a
+	// NOT_APPLICABLE saying so, and the invocation succeeds: no endless retries.
+	const outsider = "333344445555"
+	proxy.denyAssume[outsider] = true
+	outsiderEv := strings.ReplaceAll(string(ev), crossMember, outsider)
+	out, err = fn.Invoke(t.Context(), []byte(outsiderEv))
+	if err != nil {
+		t.Fatalf("account without the member role: invocation error %v\n%s", err, fn.Logs())
+	}
+	var rep struct {
+		Skipped     string `json:"skipped"`
+		Evaluations []struct {
+			ResourceID, Compliance, Note string
+		} `json:"evaluations"`
+	}
+	if err := json.Unmarshal(out, &rep); err != nil {
+		t.Fatalf("report %s: %v", out, err)
+	}
+	if len(rep.Evaluations) != 1 || rep.Evaluations[0].Compliance != "NOT_APPLICABLE" ||
+		!strings.Contains(rep.Evaluations[0].Note, "member role missing") ||
+		!strings.Contains(rep.Evaluations[0].Note, "arn:aws:iam::"+outsider+":role/"+crossRoleName) {
+		t.Errorf("report %s, want one NOT_APPLICABLE whose note names the missing member role", out)
+	}
+	calls, _ = proxy.take()
+	for _, c := range calls {
+		if c.Service != "sts" {
+			t.Errorf("call %s %s made for an account without the role", c.Service, c.Op)
+		}
+	}
+	if n := len(s.Config.Calls()); n != 1 {
+		t.Errorf("Config calls %d, want still 1", n)
 	}
 }

@@ -199,6 +199,19 @@ func (s *Stack) CondExpr(e any) bool {
 			return Scalar(a) == Scalar(b)
 		case "Fn::Not":
 			return !s.CondExpr(args[0])
+		case "Fn::Contains": // a rule function: a list of strings holds a string
+			if len(args) != 2 {
+				s.fail("Fn::Contains needs two values")
+				return false
+			}
+			l, _ := s.Eval(args[0])
+			v, _ := s.Eval(args[1])
+			for _, e := range List(l) {
+				if Scalar(e) == Scalar(v) {
+					return true
+				}
+			}
+			return false
 		case "Fn::And", "Fn::Or":
 			and := fn == "Fn::And"
 			acc := and
@@ -256,7 +269,7 @@ func (s *Stack) function(fn string, arg any, whole map[string]any) (out any, kee
 			return nil, false, true
 		}
 		if p, ok := s.Params[name]; ok {
-			if s.dep != nil && Scalar(Obj(Obj(s.Template["Parameters"])[name])["Type"]) == "CommaDelimitedList" {
+			if Scalar(Obj(Obj(s.Template["Parameters"])[name])["Type"]) == "CommaDelimitedList" {
 				return splitList(p), true, true
 			}
 			return p, true, true
@@ -279,6 +292,22 @@ func (s *Stack) function(fn string, arg any, whole map[string]any) (out any, kee
 		return r, k, true
 	}
 	if s.dep == nil {
+		// Without a deployment only a Select over a list the parameters
+		// already decide is resolved (conditions such as
+		// !Select [0, !Ref SomeList] depend on it); the rest is kept.
+		if fn == "Fn::Select" {
+			if args := List(arg); len(args) == 2 {
+				idx, _ := s.Eval(args[0])
+				items, _ := s.Eval(args[1])
+				l, isList := items.([]any)
+				i, err := strconv.Atoi(Scalar(idx))
+				if isList && err == nil && i >= 0 && i < len(l) {
+					if _, unresolved := l[i].(map[string]any); !unresolved {
+						return l[i], true, true
+					}
+				}
+			}
+		}
 		return nil, false, false
 	}
 	switch fn {
@@ -358,10 +387,9 @@ func (s *Stack) function(fn string, arg any, whole map[string]any) (out any, kee
 }
 
 func splitList(p string) []any {
+	// As CloudFormation does, "" is a list of one empty string, so
+	// !Select [0, !Ref List] works on an empty default.
 	out := []any{}
-	if p == "" {
-		return out
-	}
 	for _, x := range strings.Split(p, ",") {
 		out = append(out, strings.TrimSpace(x))
 	}

@@ -93,7 +93,7 @@ func TestWithoutDeploymentKeepsWhatOnlyADeploymentKnows(t *testing.T) {
 	r, _ := s.Resource("Probe")
 	got, _ := json.Marshal(Obj(r["Properties"])["Values"])
 	for _, w := range []string{`{"Fn::Sub":"arn:${AWS::Partition}:sns:*:${AWS::AccountId}:*"}`, `{"Fn::GetAtt":"Role.Arn"}`,
-		`{"Ref":"Named"}`, `"kept"`, `"a,b"`} {
+		`{"Ref":"Named"}`, `"kept"`, `["a","b"]`} {
 		if !strings.Contains(string(got), w) {
 			t.Errorf("%s lacks %s", got, w)
 		}

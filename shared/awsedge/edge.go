@@ -247,18 +247,54 @@ func (e *Edge) Account(ctx context.Context, accountID string) (*Account, error) 
 		return nil, fmt.Errorf("account %s: %w", accountID, ErrNoCrossAccountRole)
 	}
 	e.mu.Lock()
+	if a, ok := e.others[accountID]; ok {
+		e.mu.Unlock()
+		return a, nil
+	}
+	partition := e.partition
+	e.mu.Unlock()
+	roleARN := "arn:" + partition + ":iam::" + accountID + ":role/" + strings.TrimPrefix(e.opts.CrossAccountRoleName, "/")
+	cfg := e.cfg.Copy()
+	cfg.Credentials = aws.NewCredentialsCache(stscreds.NewAssumeRoleProvider(e.self.sts, roleARN,
+		func(o *stscreds.AssumeRoleOptions) { o.RoleSessionName = sessionName }))
+	// Assume the role now, once, so that an account without it (the
+	// management account, an account outside the StackSet's OUs, a role
+	// whose trust does not name this function) is told apart from a fault of
+	// the first call made with it. Failures are not cached.
+	if _, err := cfg.Credentials.Retrieve(ctx); err != nil {
+		if Classify(err) == AccessDenied {
+			return nil, &RoleUnavailableError{Account: accountID, RoleARN: roleARN, Err: err}
+		}
+		return nil, fmt.Errorf("assume role %s: %w", roleARN, err)
+	}
+	e.mu.Lock()
 	defer e.mu.Unlock()
 	if a, ok := e.others[accountID]; ok {
 		return a, nil
 	}
-	roleARN := "arn:" + e.partition + ":iam::" + accountID + ":role/" + strings.TrimPrefix(e.opts.CrossAccountRoleName, "/")
-	cfg := e.cfg.Copy()
-	cfg.Credentials = aws.NewCredentialsCache(stscreds.NewAssumeRoleProvider(e.self.sts, roleARN,
-		func(o *stscreds.AssumeRoleOptions) { o.RoleSessionName = sessionName }))
 	a := newAccount(e, cfg, accountID)
 	e.others[accountID] = a
 	return a, nil
 }
+
+// RoleUnavailableError says CROSS_ACCOUNT_ROLE_NAME could not be assumed in
+// an account: STS denied it, because the role does not exist there or does
+// not trust this function's role. That is a fact of the deployment, which no
+// retry changes; the guard reports it instead of failing the invocation.
+type RoleUnavailableError struct {
+	Account string
+	RoleARN string
+	Err     error
+}
+
+func (e *RoleUnavailableError) Error() string {
+	return fmt.Sprintf("the member role %s cannot be assumed in account %s (missing, or it does not trust this function): %v", e.RoleARN, e.Account, e.Err)
+}
+
+func (e *RoleUnavailableError) Unwrap() error { return e.Err }
+
+// RoleUnavailable lets the guard recognise the error without importing awsedge.
+func (e *RoleUnavailableError) RoleUnavailable() bool { return true }
 
 // AccountIn returns the clients for accountID in region: the resource's
 // region, which for an event forwarded across regions (organization rollout)

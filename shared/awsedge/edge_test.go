@@ -235,3 +235,42 @@ func BenchmarkLoad(b *testing.B) {
 		}
 	}
 }
+
+// An account where the role cannot be assumed (absent, or not trusting this
+// function) is a RoleUnavailableError at once, before any call is made with
+// it; a throttled AssumeRole is an ordinary (retryable) error; neither is cached.
+func TestAccountRoleUnavailable(t *testing.T) {
+	const other = "444455556666"
+	answer := "AccessDenied"
+	handle := func(c call) *http.Response {
+		switch c.Op {
+		case "GetCallerIdentity":
+			return callerIdentity("arn:aws:sts::111122223333:assumed-role/guard-role/topic-guard")
+		case "AssumeRole":
+			return queryErr(403, answer, "User: arn:aws:sts::111122223333:assumed-role/guard-role/topic-guard is not authorized to perform: sts:AssumeRole")
+		}
+		t.Fatalf("unexpected %s", c.Op)
+		return nil
+	}
+	ctx := context.Background()
+	e, r := newTestEdge(t, Options{CrossAccountRoleName: "GuardMember", MaxAttempts: 1}, handle)
+	_, err := e.AccountIn(ctx, other, "eu-west-1")
+	var ru *RoleUnavailableError
+	if !errors.As(err, &ru) || ru.Account != other || ru.RoleARN != "arn:aws:iam::"+other+":role/GuardMember" {
+		t.Fatalf("err %v, want a RoleUnavailableError for %s", err, other)
+	}
+	if !strings.Contains(err.Error(), "cannot be assumed in account "+other) {
+		t.Errorf("message %q does not say what is missing", err)
+	}
+	if Classify(err) != AccessDenied {
+		t.Errorf("class %v", Classify(err))
+	}
+	answer = "Throttling"
+	_, err = e.Account(ctx, other)
+	if err == nil || errors.As(err, &ru) || Classify(err) != Retryable {
+		t.Fatalf("throttled AssumeRole: err %v (class %v), want a retryable error that is not RoleUnavailable", err, Classify(err))
+	}
+	if ops := r.Ops(); !reflect.DeepEqual(ops, []string{"GetCallerIdentity", "AssumeRole", "AssumeRole"}) {
+		t.Fatalf("ops %v: failures must not be cached and no other call made", ops)
+	}
+}

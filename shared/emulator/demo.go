@@ -377,9 +377,9 @@ const alertKeyPolicy = `{
       "Resource": "*",
       "Condition": {
         "ArnEquals": {"aws:PrincipalArn": [
-          "arn:aws:iam::000000000000:role/snskeyguard-TopicGuardRole",
-          "arn:aws:iam::000000000000:role/snskeyguard-KeyGuardRole",
-          "arn:aws:iam::000000000000:role/snskeyguard-ConfigRuleRole"
+          "arn:aws:iam::000000000000:role/snskeyguard-topic-guard-us-east-1",
+          "arn:aws:iam::000000000000:role/snskeyguard-key-guard-us-east-1",
+          "arn:aws:iam::000000000000:role/snskeyguard-config-rule-us-east-1"
         ]},
         "StringEquals": {"kms:ViaService": ["sns.us-east-1.amazonaws.com", "sqs.us-east-1.amazonaws.com"]}
       }
@@ -400,7 +400,16 @@ const alertKeyPolicy = `{
       "Effect": "Allow",
       "Principal": {"Service": "events.amazonaws.com"},
       "Action": ["kms:GenerateDataKey", "kms:Decrypt"],
-      "Resource": "*"
+      "Resource": "*",
+      "Condition": {"StringEquals": {"kms:EncryptionContext:aws:sqs:arn": "arn:aws:sqs:us-east-1:000000000000:snskeyguard-dead-letters"}}
+    },
+    {
+      "Sid": "AllowEventBridgeToAlertTopic",
+      "Effect": "Allow",
+      "Principal": {"Service": "events.amazonaws.com"},
+      "Action": ["kms:GenerateDataKey", "kms:Decrypt"],
+      "Resource": "*",
+      "Condition": {"StringEquals": {"kms:EncryptionContext:aws:sns:topicArn": "arn:aws:sns:us-east-1:000000000000:snskeyguard-alerts"}}
     }
   ]
 }

@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"net"
 	"net/http"
 	"net/http/httptest"
 	"strconv"
@@ -97,6 +98,22 @@ func NewFakeConfig() *FakeConfig {
 	f.srv = httptest.NewServer(http.HandlerFunc(f.serve))
 	f.URL = f.srv.URL
 	return f
+}
+
+// NewFakeConfigAt starts the fake on addr (host:port), for a local run that other
+// processes connect to; URL names 127.0.0.1 and the port.
+func NewFakeConfigAt(addr string) (*FakeConfig, error) {
+	l, err := net.Listen("tcp", addr)
+	if err != nil {
+		return nil, fmt.Errorf("FakeConfig on %s: %w", addr, err)
+	}
+	f := &FakeConfig{history: map[string][]ConfigItem{}}
+	f.srv = httptest.NewUnstartedServer(http.HandlerFunc(f.serve))
+	f.srv.Listener.Close()
+	f.srv.Listener = l
+	f.srv.Start()
+	f.URL = fmt.Sprintf("http://127.0.0.1:%d", l.Addr().(*net.TCPAddr).Port)
+	return f, nil
 }
 
 // NewFakeConfigForTest is NewFakeConfig closed when the test ends.

@@ -2,7 +2,9 @@ package emulator
 
 import (
 	"encoding/json"
+	"fmt"
 	"io"
+	"net"
 	"net/http"
 	"net/http/httptest"
 	"sort"
@@ -39,6 +41,22 @@ func NewFakeSecurityHub() *FakeSecurityHub {
 	f.srv = httptest.NewServer(http.HandlerFunc(f.serve))
 	f.URL = f.srv.URL
 	return f
+}
+
+// NewFakeSecurityHubAt starts the fake on addr (host:port), for a local run that other
+// processes connect to; URL names 127.0.0.1 and the port.
+func NewFakeSecurityHubAt(addr string) (*FakeSecurityHub, error) {
+	l, err := net.Listen("tcp", addr)
+	if err != nil {
+		return nil, fmt.Errorf("FakeSecurityHub on %s: %w", addr, err)
+	}
+	f := &FakeSecurityHub{findings: map[string]json.RawMessage{}}
+	f.srv = httptest.NewUnstartedServer(http.HandlerFunc(f.serve))
+	f.srv.Listener.Close()
+	f.srv.Listener = l
+	f.srv.Start()
+	f.URL = fmt.Sprintf("http://127.0.0.1:%d", l.Addr().(*net.TCPAddr).Port)
+	return f, nil
 }
 
 // NewFakeSecurityHubForTest is NewFakeSecurityHub closed when the test ends.

@@ -27,6 +27,12 @@ type KumoOptions struct {
 	LogLevel string
 	// Output, when set, also receives kumo's stdout and stderr.
 	Output io.Writer
+	// Listen is the address kumo binds ("" = 127.0.0.1) and Port its port
+	// (0 = a free one). A fixed port is for a long-lived local run that
+	// other processes (sam local invoke's containers) connect to; URL still
+	// names 127.0.0.1.
+	Listen string
+	Port   int
 }
 
 // KumoSeed is state kumo loads at start from its data directory (kms.json,
@@ -230,12 +236,14 @@ func StartKumo(ctx context.Context, opts KumoOptions) (*Kumo, error) {
 				return nil, fmt.Errorf("seed kumo: %w", err)
 			}
 		}
-		port, err := freePort()
-		if err != nil {
-			os.RemoveAll(dir)
-			return nil, err
+		port := opts.Port
+		if port == 0 {
+			if port, err = freePort(); err != nil {
+				os.RemoveAll(dir)
+				return nil, err
+			}
 		}
-		env := append(baseEnv(), "KUMO_HOST=127.0.0.1", "KUMO_PORT="+strconv.Itoa(port),
+		env := append(baseEnv(), "KUMO_HOST="+or(opts.Listen, "127.0.0.1"), "KUMO_PORT="+strconv.Itoa(port),
 			"KUMO_LOG_LEVEL="+or(opts.LogLevel, "warn"), "KUMO_DATA_DIR="+dir)
 		p, err := startProcess("kumo", bin, nil, env, opts.Output)
 		if err != nil {

@@ -5,8 +5,10 @@ import (
 	"errors"
 	"fmt"
 	"maps"
+	"net"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"testing"
 
@@ -18,7 +20,22 @@ import (
 type StackOptions struct {
 	Kumo     KumoOptions
 	LocalKMS *LocalKMSOptions // nil: KMS is served by kumo
+	// Fixed, when set, serves kumo and the Config and Security Hub fakes on
+	// these ports of Listen, for a local run that sam local invoke's
+	// containers reach (events/env.json names the same ports).
+	Fixed *FixedPorts
 }
+
+// FixedPorts are the ports `make run SERVE=1` keeps open; events/env.json
+// points the functions of sam local invoke at them through host.docker.internal.
+type FixedPorts struct {
+	Listen                    string // bind address, "0.0.0.0" so containers reach it
+	Kumo, Config, SecurityHub int
+}
+
+// LocalRunPorts are the ports of `make run SERVE=1` (kumo on the port AWS
+// tools commonly use for a local endpoint).
+var LocalRunPorts = FixedPorts{Listen: "0.0.0.0", Kumo: 4566, Config: 4567, SecurityHub: 4568}
 
 // Stack is every emulated AWS endpoint a function talks to.
 type Stack struct {
@@ -40,6 +57,9 @@ const StackName = "snskeyguard"
 func StartStack(ctx context.Context, opts StackOptions) (*Stack, error) {
 	s := &Stack{}
 	var err error
+	if opts.Fixed != nil {
+		opts.Kumo.Listen, opts.Kumo.Port = opts.Fixed.Listen, opts.Fixed.Kumo
+	}
 	if s.Kumo, err = StartKumo(ctx, opts.Kumo); err != nil {
 		return nil, err
 	}
@@ -48,6 +68,16 @@ func StartStack(ctx context.Context, opts StackOptions) (*Stack, error) {
 			_ = s.Close()
 			return nil, err
 		}
+	}
+	if f := opts.Fixed; f != nil {
+		if s.Config, err = NewFakeConfigAt(net.JoinHostPort(f.Listen, strconv.Itoa(f.Config))); err == nil {
+			s.SecurityHub, err = NewFakeSecurityHubAt(net.JoinHostPort(f.Listen, strconv.Itoa(f.SecurityHub)))
+		}
+		if err != nil {
+			_ = s.Close()
+			return nil, err
+		}
+		return s, nil
 	}
 	s.Config = NewFakeConfig()
 	s.SecurityHub = NewFakeSecurityHub()

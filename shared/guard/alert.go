@@ -61,7 +61,11 @@ func (s *session) alerts(ctx context.Context, evals []report.Evaluation) ([]repo
 		}
 		subject, body, attrs := alertMessage(s.g.Settings.Mode, kind, *e)
 		act := report.Action{Type: report.ActionAlert, TopicARN: s.g.Settings.AlertTopicARN, Status: report.StatusApplied}
-		if err := s.acct.Publish(ctx, s.g.Settings.AlertTopicARN, subject, body, attrs); err != nil {
+		central, err := s.alertAccount(ctx)
+		if err == nil {
+			err = central.Publish(ctx, s.g.Settings.AlertTopicARN, subject, body, attrs)
+		}
+		if err != nil {
 			if s.g.class(err) == ErrRetryable {
 				return nil, s.g.fault("publish alert", err)
 			}
@@ -79,6 +83,30 @@ func (s *session) alerts(ctx context.Context, evals []report.Evaluation) ([]repo
 		}
 	}
 	return evals, nil
+}
+
+// alertAccount is where alerts are published: the alert topic belongs to the
+// function's own account, so a member's event is alerted with the
+// function's own credentials (a member role may not publish there), in the
+// topic's region (SNS takes Publish only in the topic's region).
+func (s *session) alertAccount(ctx context.Context) (Account, error) {
+	if s.central == nil {
+		a, err := s.g.Account(ctx, "", arnRegion(s.g.Settings.AlertTopicARN))
+		if err != nil {
+			return nil, err
+		}
+		s.central = a
+	}
+	return s.central, nil
+}
+
+// arnRegion is the region field of an ARN ("" when there is none).
+func arnRegion(arn string) string {
+	parts := strings.SplitN(arn, ":", 6)
+	if len(parts) != 6 || parts[0] != "arn" {
+		return ""
+	}
+	return parts[3]
 }
 
 func applied(acts []report.Action) bool {

@@ -136,6 +136,7 @@ type keyState struct {
 type session struct {
 	g        *Guard
 	acct     Account
+	central  Account              // the function's own account, for alerts (alertAccount)
 	keys     map[string]*keyState // by reference and by ARN
 	alarms   map[string][]string
 	rules    map[string][]string

@@ -2,6 +2,7 @@ package guard
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"sort"
 	"strings"
@@ -178,9 +179,42 @@ func (g *Guard) begin(ctx context.Context, req trigger.Request) (Account, report
 	}
 	acct, err := g.Account(ctx, req.Account, req.Region)
 	if err != nil {
+		var ru roleUnavailable
+		if errors.As(err, &ru) && ru.RoleUnavailable() {
+			return nil, g.roleMissing(req, rep, err), true, nil
+		}
 		return nil, rep, true, g.fault("account "+req.Account, err)
 	}
 	return acct, rep, false, nil
+}
+
+// roleUnavailable is how the edge marks an account where
+// CROSS_ACCOUNT_ROLE_NAME cannot be assumed (shared/awsedge RoleUnavailableError).
+type roleUnavailable interface{ RoleUnavailable() bool }
+
+// roleMissing reports an event from an account the guard cannot act in: the
+// organization's Config rule also runs in accounts the StackSet does not
+// reach (the management account, accounts outside the chosen OUs). Retrying
+// cannot help, so the invocation succeeds with a NOT_APPLICABLE evaluation
+// (Config events) or a skip saying so, and an error log line to alarm on.
+// Nothing can be written to that account's Config either: PutEvaluations
+// must be called in the rule's account, through the very role that is
+// missing. Exclude such accounts with the template's ExcludedAccounts.
+func (g *Guard) roleMissing(req trigger.Request, rep report.Report, err error) report.Report {
+	reason := fmt.Sprintf("member role missing: %v", err)
+	g.log().Error("cannot act in the event's account", "account", req.Account, "event", req.EventName, "error", err)
+	rep.Skipped = reason
+	if req.Config != nil {
+		id, typ := req.TopicARN, report.ResourceTypeTopic
+		if id == "" {
+			id, typ = req.Account, "AWS::::Account"
+		}
+		e := report.NewEvaluation(id, rules.NotApplicable)
+		e.ResourceType = typ
+		e.Note = reason
+		rep.Evaluations = append(rep.Evaluations, e)
+	}
+	return rep
 }
 
 func (g *Guard) finish(ctx context.Context, s *session, rep report.Report, topics []*topicState) (report.Report, error) {

@@ -164,7 +164,7 @@ func TestMemberStackSet(t *testing.T) {
 		callAs, regions, wantRegions string
 	}{
 		{"SELF", "", `[{"Ref":"AWS::Region"}]`},
-		{"DELEGATED_ADMIN", "us-east-1,eu-west-1", `{"Fn::Split":[",","us-east-1,eu-west-1"]}`},
+		{"DELEGATED_ADMIN", "us-east-1,eu-west-1", `["us-east-1","eu-west-1"]`},
 	} {
 		p := obj(orgStack(t, map[string]string{"StackSetCallAs": c.callAs, "StackSetRegions": c.regions}).resources(t)["MemberStackSet"]["Properties"])
 		for k, want := range map[string]string{
@@ -186,12 +186,16 @@ func TestMemberStackSet(t *testing.T) {
 		want := map[string]string{
 			"CentralAccountId":   `{"Ref":"AWS::AccountId"}`,
 			"CentralEventBusArn": `{"Fn::Sub":"arn:${AWS::Partition}:events:${AWS::Region}:${AWS::AccountId}:event-bus/default"}`,
-			// Exactly the three functions' roles: the member role trusts nothing else.
-			"GuardRoleArns":  `{"Fn::Join":[",",[{"Fn::GetAtt":"TopicGuardRole.Arn"},{"Fn::GetAtt":"KeyGuardRole.Arn"},{"Fn::GetAtt":"ConfigRuleRole.Arn"}]]}`,
-			"OrganizationId": `"o-a1b2c3d4e5"`,
-			"RoleName":       `"snskeyguard-member"`,
-			"RoleRegion":     `{"Ref":"AWS::Region"}`,
-			"Mode":           `"alert"`,
+			// The central roles' names start with the stack name; the member role trusts them by name.
+			"CentralRoleNamePrefix": `{"Ref":"AWS::StackName"}`,
+			"OrganizationId":        `"o-a1b2c3d4e5"`,
+			"RoleName":              `"snskeyguard-member"`,
+			"RoleRegion":            `{"Ref":"AWS::Region"}`,
+			"Mode":                  `"alert"`,
+			"RemediationKeyId":      `""`,
+			"DiscoverSources":       `"true"`,
+			"ExemptTagKey":          `"snskeyguard:exempt"`,
+			"SecurityHub":           `"false"`,
 		}
 		if jsonOf(params) != jsonOf(want) {
 			t.Errorf("StackSet parameters\n %s\nwant\n %s", jsonOf(params), jsonOf(want))
@@ -223,36 +227,45 @@ func memberTemplate(t *testing.T) (map[string]any, map[string]string) {
 	return tpl, passed
 }
 
-// memberValues are what the StackSet would pass, deployed; the GuardRoleArns are the
-// deployed central roles of keypolicy_test.go.
+// memberValues are what the StackSet would pass, deployed from us-east-1 with the
+// default settings and this mode.
 func memberValues(mode string) map[string]string {
 	return map[string]string{
-		"CentralAccountId":   "111122223333",
-		"CentralEventBusArn": "arn:aws:events:us-east-1:111122223333:event-bus/default",
-		"GuardRoleArns":      deployed["TopicGuardRole.Arn"] + "," + deployed["KeyGuardRole.Arn"] + "," + deployed["ConfigRuleRole.Arn"],
-		"OrganizationId":     "o-a1b2c3d4e5",
-		"RoleName":           "snskeyguard-member",
-		"RoleRegion":         "us-east-1",
-		"Mode":               mode,
+		"CentralAccountId":      "111122223333",
+		"CentralEventBusArn":    "arn:aws:events:us-east-1:111122223333:event-bus/default",
+		"CentralRoleNamePrefix": "snskeyguard",
+		"OrganizationId":        "o-a1b2c3d4e5",
+		"RoleName":              "snskeyguard-member",
+		"RoleRegion":            "us-east-1",
+		"Mode":                  mode,
+		"RemediationKeyId":      "",
+		"DiscoverSources":       "true",
+		"ExemptTagKey":          "snskeyguard:exempt",
+		"SecurityHub":           "false",
 	}
 }
 
 // memberStack resolves the member template for one account and region.
 func memberStack(t *testing.T, tpl map[string]any, mode, account, region string) map[string]map[string]any {
 	t.Helper()
-	s := newStack(t, tpl, memberValues(mode))
+	return memberStackWith(t, tpl, memberValues(mode), account, region)
+}
+
+func memberStackWith(t *testing.T, tpl map[string]any, values map[string]string, account, region string) map[string]map[string]any {
+	t.Helper()
+	s := newStack(t, tpl, values)
 	s.params["AWS::AccountId"], s.params["AWS::Region"] = account, region
 	return s.resources(t)
 }
 
 // centralActions is what the central functions may do in their own account, as the
 // central template grants it, minus what stays central.
-func centralActions(t *testing.T, mode string) []string {
+func centralActions(t *testing.T, settings map[string]string) []string {
 	t.Helper()
 	cfg := maps.Clone(orgSettings)
-	cfg["Mode"] = mode
+	maps.Copy(cfg, settings)
 	res := newStack(t, rawTemplate(t), cfg).resources(t)
-	centralOnly := slices.Concat(runtimeActions, []string{"securityhub:BatchImportFindings", "sts:AssumeRole"})
+	centralOnly := slices.Concat(runtimeActions, []string{"sns:Publish", "sts:AssumeRole"})
 	set := map[string]bool{}
 	for _, role := range []string{"TopicGuardRole", "KeyGuardRole", "ConfigRuleRole"} {
 		for _, st := range roleStatements(t, res, role) {
@@ -288,8 +301,14 @@ func TestMemberTemplate(t *testing.T) {
 				t.Errorf("%s %s %s: resources %v, want %v", mode, c.account, c.region, got, c.want)
 			}
 		}
+		// The member role follows the settings that decide optional calls, as the central roles do.
+		for _, variant := range []map[string]string{nil, {"SecurityHub": "true", "RemediationKeyId": "alias/sns-remediation",
+			"DiscoverSources": "false", "ExemptTagKey": ""}} {
+			values := memberValues(mode)
+			maps.Copy(values, variant)
+			checkGuardRole(t, memberStackWith(t, tpl, values, member, "us-east-1"), values)
+		}
 		res := memberStack(t, tpl, mode, member, "us-east-1")
-		checkGuardRole(t, res, mode)
 		checkForwarding(t, res)
 		for id, r := range res {
 			if typ := scalar(r["Type"]); typ != "AWS::IAM::Role" && typ != "AWS::Events::Rule" && typ != "AWS::CloudFormation::WaitConditionHandle" {
@@ -299,17 +318,41 @@ func TestMemberTemplate(t *testing.T) {
 	}
 }
 
-func checkGuardRole(t *testing.T, res map[string]map[string]any, mode string) {
+func checkGuardRole(t *testing.T, res map[string]map[string]any, values map[string]string) {
 	t.Helper()
 	p := obj(res["GuardRole"]["Properties"])
 	if p["RoleName"] != "snskeyguard-member" {
 		t.Errorf("GuardRole RoleName %v, want the CrossAccountRoleName the functions assume", p["RoleName"])
 	}
+	// The central account, and in it only the three functions' roles of any region, by name;
+	// in the organization only.
 	trust := jsonOf(obj(p["AssumeRolePolicyDocument"])["Statement"])
-	want := `[{"Action":"sts:AssumeRole","Condition":{"StringEquals":{"aws:PrincipalOrgID":"o-a1b2c3d4e5"}},"Effect":"Allow",` +
-		`"Principal":{"AWS":"` + memberValues(mode)["GuardRoleArns"] + `"}}]`
+	want := `[{"Action":"sts:AssumeRole","Condition":{"ArnLike":{"aws:PrincipalArn":[` +
+		`{"Fn::Sub":"arn:${AWS::Partition}:iam::${CentralAccountId}:role/${CentralRoleNamePrefix}-topic-guard-*"},` +
+		`{"Fn::Sub":"arn:${AWS::Partition}:iam::${CentralAccountId}:role/${CentralRoleNamePrefix}-key-guard-*"},` +
+		`{"Fn::Sub":"arn:${AWS::Partition}:iam::${CentralAccountId}:role/${CentralRoleNamePrefix}-config-rule-*"}]},` +
+		`"StringEquals":{"aws:PrincipalOrgID":"o-a1b2c3d4e5"}},"Effect":"Allow",` +
+		`"Principal":{"AWS":{"Fn::Sub":"arn:${AWS::Partition}:iam::${CentralAccountId}:root"}}}]`
 	if trust != want {
 		t.Errorf("GuardRole trust\n %s\nwant\n %s", trust, want)
+	}
+	// Every central role, in any region, matches those names; nothing else of the template does.
+	central := newStack(t, rawTemplate(t), orgSettings).resources(t)
+	for _, region := range []string{"us-east-1", "eu-west-1", "ap-southeast-2"} {
+		for _, role := range []string{"TopicGuardRole", "KeyGuardRole", "ConfigRuleRole"} {
+			name := strings.NewReplacer("${AWS::StackName}", "snskeyguard", "${AWS::Region}", region).
+				Replace(scalar(obj(obj(central[role]["Properties"])["RoleName"])["Fn::Sub"]))
+			arn := "arn:aws:iam::111122223333:role/" + name
+			n := 0
+			for _, pat := range []string{"topic-guard", "key-guard", "config-rule"} {
+				if m, _ := filepath.Match("arn:aws:iam::111122223333:role/snskeyguard-"+pat+"-*", arn); m {
+					n++
+				}
+			}
+			if n != 1 {
+				t.Errorf("central role %s (%s) is trusted by %d of the member role's names, want 1", role, arn, n)
+			}
+		}
 	}
 	s := &stack{params: map[string]string{"CrossAccountRoleName": "snskeyguard-member"}}
 	granted := map[string]bool{}
@@ -318,24 +361,20 @@ func checkGuardRole(t *testing.T, res map[string]map[string]any, mode string) {
 		for _, a := range list(st.body["Action"]) {
 			granted[scalar(a)] = true
 			checkResource(t, s, res, "", st, scalar(a))
+			checkCondition(t, s, st, scalar(a))
 		}
 	}
-	var wantActions []string
-	for _, extra := range extraActions {
-		wantActions = append(wantActions, extra...)
+	settings := map[string]string{}
+	for _, k := range []string{"Mode", "RemediationKeyId", "DiscoverSources", "ExemptTagKey", "SecurityHub"} {
+		settings[k] = values[k]
 	}
-	wantActions = slices.Concat(wantActions, readActions)
-	if mode == "remediate" {
-		wantActions = append(wantActions, writeActions...)
-	}
-	slices.Sort(wantActions)
-	wantActions = slices.Compact(wantActions)
+	wantActions := memberActions(settings)
 	if got := sortedKeys(granted); !slices.Equal(got, wantActions) {
-		t.Errorf("%s: GuardRole grants\n %v\nwant\n %v", mode, got, wantActions)
+		t.Errorf("%v: GuardRole grants\n %v\nwant\n %v", settings, got, wantActions)
 	}
 	// And it mirrors the central roles as the template writes them.
-	if got, central := sortedKeys(granted), centralActions(t, mode); !slices.Equal(got, central) {
-		t.Errorf("%s: GuardRole grants\n %v\nthe central roles act in their own account with\n %v", mode, got, central)
+	if got, central := sortedKeys(granted), centralActions(t, settings); !slices.Equal(got, central) {
+		t.Errorf("%v: GuardRole grants\n %v\nthe central roles act in their own account with\n %v", settings, got, central)
 	}
 }
 

@@ -12,6 +12,9 @@ import (
 	"testing"
 
 	"github.com/awslabs/goformation/v7"
+
+	"github.com/snskeyguard/snskeyguard/shared/awsedge"
+	"github.com/snskeyguard/snskeyguard/shared/guard"
 )
 
 // functions maps each SAM logical id to its source folder (docs/DESIGN.md, "Entry points").
@@ -113,8 +116,17 @@ func TestEverySettingIsFedByAParameter(t *testing.T) {
 	}
 	for _, id := range sortedKeys(functions) {
 		fn := obj(obj(tpl["Resources"])[id])
-		if got := sortedKeys(base.env(fn)); !slices.Equal(got, sortedKeys(settings)) {
-			t.Errorf("%s environment %v, want exactly %v", id, got, sortedKeys(settings))
+		env := base.env(fn)
+		want := slices.Concat(sortedKeys(settings), sortedKeys(localOnly))
+		slices.Sort(want)
+		if got := sortedKeys(env); !slices.Equal(got, want) {
+			t.Errorf("%s environment %v, want exactly %v", id, got, want)
+		}
+		// Declared only for `sam local invoke --env-vars`: empty when deployed.
+		for k := range localOnly {
+			if env[k] != "" {
+				t.Errorf("%s %s = %s, want empty (it is set only by events/env.json locally)", id, k, jsonOf(env[k]))
+			}
 		}
 	}
 	// Each setting must follow its parameter: change the parameter and watch the
@@ -149,10 +161,22 @@ func TestEverySettingIsFedByAParameter(t *testing.T) {
 	}
 }
 
+// localOnly are the variables the template declares, empty, only so that `sam local
+// invoke --env-vars events/env.json` can set them (SAM overrides declared variables only).
+var localOnly = map[string]bool{"AWS_ENDPOINT_URL": true, "LOG_LEVEL": true}
+
+// options are the settings that decide optional AWS calls (source discovery, exemption
+// tags, re-pointing topics), each on in one variant and off in the other.
+var options = []map[string]string{
+	{"DiscoverSources": "true", "ExemptTagKey": "snskeyguard:exempt", "RemediationKeyId": ""},
+	{"DiscoverSources": "false", "ExemptTagKey": "", "RemediationKeyId": "alias/sns-remediation",
+		"AlertTopicKeyArn": "arn:aws:kms:us-east-1:111122223333:key/1234abcd-12ab-34cd-56ef-1234567890ab"},
+}
+
 // configs are the parameter combinations that change what the stack creates or grants.
 func configs() []map[string]string {
 	var out []map[string]string
-	for _, deployment := range []string{"account", "organization"} {
+	for i, deployment := range []string{"account", "organization"} {
 		for _, mode := range []string{"alert", "remediate"} {
 			for _, hub := range []string{"false", "true"} {
 				for _, role := range []string{"", "snskeyguard-member"} {
@@ -167,6 +191,7 @@ func configs() []map[string]string {
 							if deployment == "organization" {
 								maps.Copy(cfg, orgSettings)
 							}
+							maps.Copy(cfg, options[(i+len(out))%len(options)])
 							out = append(out, cfg)
 						}
 					}
@@ -177,35 +202,58 @@ func configs() []map[string]string {
 	return out
 }
 
-// The allow-list of IAM actions per function; nothing else may be granted.
+// What each role may do is derived from the code, not written here: guard.Settings.Needs
+// lists the AWS calls (Account methods) each entry point can make with the settings the
+// template gives it, and awsedge.Permissions maps each method to the IAM actions of its calls
+// (a test there checks that against the source). runtimeActions are the rest: Lambda's logs,
+// X-Ray, the dead-letter destination and the keys of the queue and the alert topic.
 var (
 	runtimeActions = []string{"logs:CreateLogStream", "logs:PutLogEvents", "xray:PutTraceSegments",
-		"xray:PutTelemetryRecords", "sns:Publish", "sqs:SendMessage", "kms:GenerateDataKey", "kms:Decrypt"}
-	readActions = []string{"sns:GetTopicAttributes", "sns:ListTagsForResource", "kms:DescribeKey",
-		"kms:GetKeyPolicy", "kms:ListAliases", "kms:ListResourceTags", "cloudwatch:DescribeAlarms",
-		"events:ListRules", "events:ListEventBuses", "events:ListTargetsByRule"}
-	extraActions = map[string][]string{
-		"TopicGuardFunction": nil,
-		"KeyGuardFunction":   {"sns:ListTopics", "config:SelectResourceConfig"},
-		"ConfigRuleFunction": {"config:PutEvaluations", "sns:ListTopics", "config:GetResourceConfigHistory"},
+		"xray:PutTelemetryRecords", "sqs:SendMessage", "kms:GenerateDataKey", "kms:Decrypt"}
+	entries = map[string]string{
+		"TopicGuardFunction": guard.EntryTopicGuard,
+		"KeyGuardFunction":   guard.EntryKeyGuard,
+		"ConfigRuleFunction": guard.EntryConfigRule,
 	}
-	writeActions = []string{"kms:PutKeyPolicy", "sns:SetTopicAttributes"}
 	// APIs that take no resource ARN, the only ones allowed on Resource "*".
-	unscopedActions = []string{"kms:ListAliases", "cloudwatch:DescribeAlarms", "events:ListRules", "events:ListEventBuses",
+	unscopedActions = []string{"kms:ListAliases", "cloudwatch:DescribeAlarms", "events:ListEventBuses", "events:ListRules",
 		"sns:ListTopics", "config:SelectResourceConfig", "config:PutEvaluations",
-		"config:GetResourceConfigHistory", "xray:PutTraceSegments", "xray:PutTelemetryRecords"}
+		"xray:PutTraceSegments", "xray:PutTelemetryRecords"}
 )
 
-func wantActions(id string, cfg map[string]string) []string {
-	want := slices.Concat(runtimeActions, readActions, extraActions[id])
-	if cfg["Mode"] == "remediate" {
-		want = append(want, writeActions...)
+// guardSettings are the settings the template gives the functions with these parameters.
+func guardSettings(p map[string]string) guard.Settings {
+	return guard.Settings{
+		Mode:            p["Mode"],
+		DiscoverSources: p["DiscoverSources"] == "true",
+		// The stack's own topic when AlertTopicArn is empty: alerts always have a topic.
+		AlertTopicARN:        "arn:aws:sns:us-east-1:111122223333:alerts",
+		RemediationKeyID:     p["RemediationKeyId"],
+		ExemptTagKey:         p["ExemptTagKey"],
+		CrossAccountRoleName: p["CrossAccountRoleName"],
+		SecurityHub:          p["SecurityHub"] == "true",
 	}
-	if cfg["SecurityHub"] == "true" {
-		want = append(want, "securityhub:BatchImportFindings")
+}
+
+// wantActions is every action function id's role must grant, and nothing else.
+func wantActions(id string, p map[string]string) []string {
+	in, central := guardSettings(p).Needs(entries[id])
+	methods := slices.Concat(in, central)
+	if p["CrossAccountRoleName"] != "" {
+		methods = append(methods, "Account") // clients in other accounts assume the role
 	}
-	if cfg["CrossAccountRoleName"] != "" {
-		want = append(want, "sts:AssumeRole")
+	want := slices.Concat(runtimeActions, awsedge.Actions(methods...))
+	slices.Sort(want)
+	return slices.Compact(want)
+}
+
+// memberActions is what the member role must grant: every function's calls in the event's
+// account (alerts, logs, tracing and dead letters stay central).
+func memberActions(p map[string]string) []string {
+	var want []string
+	for _, id := range sortedKeys(entries) {
+		in, _ := guardSettings(p).Needs(entries[id])
+		want = append(want, awsedge.Actions(in...)...)
 	}
 	slices.Sort(want)
 	return slices.Compact(want)
@@ -287,9 +335,10 @@ func TestIAMGrantsOnlyTheAllowListAndWritesOnlyInRemediate(t *testing.T) {
 					}
 					granted[action] = true
 					checkResource(t, s, res, id, st, action)
+					checkCondition(t, s, st, action)
 				}
 			}
-			if got, want := sortedKeys(granted), wantActions(id, cfg); !slices.Equal(got, want) {
+			if got, want := sortedKeys(granted), wantActions(id, s.params); !slices.Equal(got, want) {
 				t.Errorf("%s with %v grants\n %v\nwant\n %v", id, cfg, got, want)
 			}
 		}
@@ -319,13 +368,16 @@ func checkResource(t *testing.T, s *stack, res map[string]map[string]any, fn str
 	case action == "sqs:SendMessage":
 		ok = refersTo(r, "DeadLetterQueue")
 	case action == "kms:GenerateDataKey" || action == "kms:Decrypt":
-		ok = refersTo(r, "AlertKey")
+		ok = refersTo(r, "AlertKey") || (s.params["AlertTopicKeyArn"] != "" && r == s.params["AlertTopicKeyArn"])
 	case strings.HasPrefix(action, "kms:"):
 		ok = sub("arn:${AWS::Partition}:kms:*:${AWS::AccountId}:key/*")
 	case strings.HasPrefix(action, "sns:"):
 		ok = sub("arn:${AWS::Partition}:sns:*:${AWS::AccountId}:*")
 	case action == "events:ListTargetsByRule":
 		ok = sub("arn:${AWS::Partition}:events:*:${AWS::AccountId}:rule/*")
+	case action == "securityhub:BatchImportFindings" && fn == "":
+		// The member role is global; it imports in the region of each finding's resource.
+		ok = sub("arn:${AWS::Partition}:securityhub:*:${AWS::AccountId}:product/${AWS::AccountId}/default")
 	case action == "securityhub:BatchImportFindings":
 		ok = sub("arn:${AWS::Partition}:securityhub:${AWS::Region}:${AWS::AccountId}:product/${AWS::AccountId}/default")
 	case action == "sts:AssumeRole":
@@ -341,6 +393,27 @@ func checkResource(t *testing.T, s *stack, res map[string]map[string]any, fn str
 	}
 	if !ok {
 		t.Errorf("%s: %s on resource %s is broader than needed (or wrong)", st.from, action, jsonOf(r))
+	}
+}
+
+// checkCondition holds the conditions an identity statement may carry: none, except where a
+// condition narrows it (never one that would widen it).
+func checkCondition(t *testing.T, s *stack, st statement, action string) {
+	t.Helper()
+	got := jsonOf(st.body["Condition"])
+	want := "null"
+	switch {
+	case action == "kms:PutKeyPolicy":
+		// Never with the lockout safety check bypassed; the SDK omits the flag when false.
+		want = `{"BoolIfExists":{"kms:BypassPolicyLockoutSafetyCheck":"false"}}`
+	case action == "sts:AssumeRole":
+		return // TestCentralAssumeRoleStaysInTheOrganization
+	case (action == "kms:GenerateDataKey" || action == "kms:Decrypt") && s.params["AlertTopicKeyArn"] != "" &&
+		jsonOf(st.body["Resource"]) == jsonOf(s.params["AlertTopicKeyArn"]):
+		want = `{"StringLike":{"kms:ViaService":"sns.*.amazonaws.com"}}`
+	}
+	if got != want {
+		t.Errorf("%s: %s condition %s, want %s", st.from, action, got, want)
 	}
 }
 
@@ -845,7 +918,7 @@ func TestSamconfig(t *testing.T) {
 		"default.global.parameters":   {"stack_name": "snskeyguard"},
 		"default.build.parameters":    {"cached": "true", "parallel": "true"},
 		"default.validate.parameters": {"lint": "true"},
-		"default.deploy.parameters": {"stack_name": "snskeyguard", "capabilities": "CAPABILITY_IAM",
+		"default.deploy.parameters": {"stack_name": "snskeyguard", "capabilities": "CAPABILITY_NAMED_IAM",
 			"resolve_s3": "true", "s3_prefix": "snskeyguard", "confirm_changeset": "true", "parameter_overrides": `Mode="alert"`},
 		"default.local_invoke.parameters": {"env_vars": "events/env.json"},
 	}
@@ -875,8 +948,8 @@ func TestLocalInvokeEnvVars(t *testing.T) {
 			if _, ok := v.(string); !ok {
 				t.Errorf("events/env.json %s.%s must be a string, got %T", section, k, v)
 			}
-			if _, ok := settings[k]; !ok {
-				t.Logf("events/env.json %s.%s is not declared in template.yaml: sam local invoke ignores it", section, k)
+			if _, ok := settings[k]; !ok && !localOnly[k] {
+				t.Errorf("events/env.json %s.%s is not declared in template.yaml: sam local invoke would ignore it", section, k)
 			}
 		}
 	}

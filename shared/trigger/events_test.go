@@ -174,7 +174,8 @@ func TestSelfEvents(t *testing.T) {
 }
 
 // TestEnvJSON pins events/env.json: every function gets every setting of
-// docs/DESIGN.md plus the endpoint, with values that work against the local run.
+// docs/DESIGN.md plus the endpoint and log level, with values that work against
+// the emulators of `make run SERVE=1` from sam local invoke's container.
 func TestEnvJSON(t *testing.T) {
 	raw, err := os.ReadFile("../../events/env.json")
 	if err != nil {
@@ -188,7 +189,10 @@ func TestEnvJSON(t *testing.T) {
 		"MODE": "alert", "REQUIRED_SERVICE_PRINCIPALS": "cloudwatch.amazonaws.com,events.amazonaws.com",
 		"DISCOVER_SOURCES": "false", "ALERT_TOPIC_ARN": "arn:aws:sns:us-east-1:000000000000:snskeyguard-alerts",
 		"REMEDIATION_KEY_ID": "alias/orders-key", "EXEMPT_TAG_KEY": "snskeyguard:exempt",
-		"CROSS_ACCOUNT_ROLE_NAME": "", "SECURITY_HUB": "false", "AWS_ENDPOINT_URL": "http://127.0.0.1:4566",
+		"CROSS_ACCOUNT_ROLE_NAME": "", "SECURITY_HUB": "false",
+		// sam local invoke runs the function in a container: the emulators of
+		// `make run SERVE=1` are on the host, not on the container's 127.0.0.1.
+		"AWS_ENDPOINT_URL": "http://host.docker.internal:4566", "LOG_LEVEL": "info",
 	}
 	for _, fn := range []string{"TopicGuardFunction", "KeyGuardFunction", "ConfigRuleFunction"} {
 		if !reflect.DeepEqual(env[fn], want) {

@@ -52,10 +52,17 @@ func main() {
 	if mode == "" {
 		mode = "alert"
 	}
+	if os.Getenv("SERVE") == "1" {
+		serve = &emulator.LocalRunPorts
+	}
 	code := run(ctx, mode, os.Stdout, os.Stderr, buildAll)
 	stop()
 	os.Exit(code)
 }
+
+// serve, when set (make run SERVE=1), keeps the emulators on these fixed ports
+// after the run, until Ctrl-C, for `sam local invoke --env-vars events/env.json`.
+var serve *emulator.FixedPorts
 
 // run does everything; it returns the exit code after stopping all it started.
 // build returns the function binaries by name, given the repository root.
@@ -87,7 +94,7 @@ func run(ctx context.Context, mode string, out, errOut io.Writer, build func(roo
 	}
 	built := time.Since(start)
 
-	stack, demo, err := emulator.StartDemo(ctx, emulator.StackOptions{})
+	stack, demo, err := emulator.StartDemo(ctx, emulator.StackOptions{Fixed: serve})
 	if err != nil {
 		return fail("start emulators: %v", err)
 	}
@@ -228,7 +235,27 @@ func run(ctx context.Context, mode string, out, errOut io.Writer, build func(roo
 	if len(denials) > 0 {
 		return fail("%d call(s) the functions' roles do not allow", len(denials))
 	}
+	if serve != nil {
+		serveUntilDone(ctx, out, *serve)
+	}
 	return 0
+}
+
+// serveUntilDone says how to reach the running emulators from sam local
+// invoke, then waits for Ctrl-C. events/env.json already names these ports
+// through host.docker.internal (a test holds the two together).
+func serveUntilDone(ctx context.Context, out io.Writer, p emulator.FixedPorts) {
+	fmt.Fprintf(out, "\nEmulators kept running for sam local invoke (Ctrl-C stops them), listening on %s:\n"+
+		"  kumo (SNS, KMS, STS, EventBridge, CloudWatch)  http://host.docker.internal:%d\n"+
+		"  AWS Config fake                                http://host.docker.internal:%d\n"+
+		"  Security Hub fake                              http://host.docker.internal:%d\n"+
+		"In another shell (events/env.json points every function at them):\n"+
+		"  sam build\n"+
+		"  AWS_ACCESS_KEY_ID=test AWS_SECRET_ACCESS_KEY=test AWS_SESSION_TOKEN= AWS_PROFILE= AWS_REGION=us-east-1 \\\n"+
+		"    sam local invoke TopicGuardFunction -e events/topic-guard-CreateTopic-orders-compliant.json \\\n"+
+		"    --add-host host.docker.internal:host-gateway\n",
+		p.Listen, p.Kumo, p.Config, p.SecurityHub)
+	<-ctx.Done()
 }
 
 type policyChange struct {

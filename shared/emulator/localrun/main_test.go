@@ -3,6 +3,10 @@ package main
 import (
 	"bytes"
 	"context"
+	"fmt"
+	"net"
+	"net/http"
+	"path/filepath"
 	"regexp"
 	"strings"
 	"testing"
@@ -61,5 +65,69 @@ func TestRunRejectsUnknownMode(t *testing.T) {
 	}
 	if got, want := errOut.String(), "make run: MODE=\"fix\": want alert or remediate\n"; got != want {
 		t.Errorf("stderr %q, want %q", got, want)
+	}
+}
+
+// TestEnvJSONPointsAtTheServedEmulators: `sam local invoke --env-vars
+// events/env.json` (samconfig.toml) reaches the emulators of `make run
+// SERVE=1` from its container, and nothing else: every function's
+// AWS_ENDPOINT_URL is kumo's fixed port through host.docker.internal, so a
+// local invoke never falls through to a real AWS endpoint.
+func TestEnvJSONPointsAtTheServedEmulators(t *testing.T) {
+	root, err := emulator.RepoRoot()
+	if err != nil {
+		t.Fatal(err)
+	}
+	settings, err := envJSON(filepath.Join(root, "events", "env.json"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := fmt.Sprintf("http://host.docker.internal:%d", emulator.LocalRunPorts.Kumo)
+	for _, ep := range entryPoints {
+		env, ok := settings[ep.logicalID]
+		if !ok {
+			t.Errorf("events/env.json has no %s section", ep.logicalID)
+			continue
+		}
+		if got := env["AWS_ENDPOINT_URL"]; got != want {
+			t.Errorf("%s AWS_ENDPOINT_URL = %q, want %q", ep.logicalID, got, want)
+		}
+		if got, want := env["ALERT_TOPIC_ARN"], emulator.DemoTopicARN(emulator.DemoAlertTopic); got != want {
+			t.Errorf("%s ALERT_TOPIC_ARN = %q, want the demo's %q", ep.logicalID, got, want)
+		}
+	}
+}
+
+// TestServedStackListensOnFixedPorts starts the stack as SERVE=1 does, on
+// other fixed ports (a developer's make run may hold the real ones), and
+// reaches kumo and both fakes on them.
+func TestServedStackListensOnFixedPorts(t *testing.T) {
+	emulator.RequireBinary(t, emulator.KumoBinary)
+	var ports []int
+	for range 3 {
+		l, err := net.Listen("tcp", "127.0.0.1:0")
+		if err != nil {
+			t.Fatal(err)
+		}
+		ports = append(ports, l.Addr().(*net.TCPAddr).Port)
+		l.Close()
+	}
+	fixed := emulator.FixedPorts{Listen: "127.0.0.1", Kumo: ports[0], Config: ports[1], SecurityHub: ports[2]}
+	stack, err := emulator.StartStack(t.Context(), emulator.StackOptions{Fixed: &fixed})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer stack.Close()
+	for name, url := range map[string]string{"kumo": stack.Kumo.URL + "/health", "config": stack.Config.URL, "securityhub": stack.SecurityHub.URL} {
+		want := fmt.Sprintf(":%d", map[string]int{"kumo": ports[0], "config": ports[1], "securityhub": ports[2]}[name])
+		if !strings.Contains(url, want) {
+			t.Errorf("%s URL %s, want port %s", name, url, want)
+		}
+		resp, err := http.Get(url)
+		if err != nil {
+			t.Errorf("%s: %v", name, err)
+			continue
+		}
+		resp.Body.Close()
 	}
 }
