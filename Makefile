@@ -26,6 +26,7 @@ unit: tools
 # input written, is reported and not counted as a failure.
 FUZZ_TARGETS := \
 	./shared/policy:FuzzParse \
+	./shared/policy:FuzzShapeRelation \
 	./shared/plan:FuzzFix \
 	./shared/rules:FuzzEvaluatePlan \
 	./shared/trigger:FuzzDecodeCloudTrail \
