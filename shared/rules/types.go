@@ -69,6 +69,7 @@ type Key struct {
 	Manager string   // "CUSTOMER" | "AWS"
 	Spec    string   // KeySpec, e.g. "SYMMETRIC_DEFAULT"
 	Usage   string   // KeyUsage, e.g. "ENCRYPT_DECRYPT"
+	Origin  string   // Origin, e.g. "AWS_KMS", "EXTERNAL" ("" = not known)
 	State   string   // KeyState, e.g. "Enabled", "Disabled", "PendingDeletion"
 	Aliases []string // alias names ("alias/orders")
 	Policy  []byte   // the key policy ("default") as returned by GetKeyPolicy
