@@ -222,3 +222,30 @@ func allStrings(alphabet string, maxLen int) []string {
 	}
 	return out
 }
+
+func TestRestricting(t *testing.T) {
+	for _, tc := range []struct {
+		op      string
+		account bool // restricts aws:SourceAccount
+		arn     bool // restricts aws:SourceArn
+	}{
+		{"StringEquals", true, true},
+		{"StringLike", true, true},
+		{"ForAnyValue:StringEquals", true, true},
+		{"ArnEquals", false, true},
+		{"ArnLike", false, true},
+		{"NumericEquals", false, false},
+		{"StringEqualsIfExists", false, false},
+		{"StringNotEquals", false, false},
+		{"ForAllValues:StringEquals", false, false},
+		{"StringSoundsLike", false, false},
+	} {
+		op := ParseOperator(tc.op)
+		if got := Restricting(op, StringFamily); got != tc.account {
+			t.Errorf("%s on an account: %v, want %v", tc.op, got, tc.account)
+		}
+		if got := Restricting(op, ARNFamily); got != tc.arn {
+			t.Errorf("%s on an ARN: %v, want %v", tc.op, got, tc.arn)
+		}
+	}
+}
