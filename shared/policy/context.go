@@ -18,6 +18,8 @@ type Context struct{ d *ctxData }
 
 type ctxData struct {
 	m map[string]ctxValue
+	// layers are read, in order, for keys m does not name (Layered).
+	layers []*ctxData
 	// absentPrefixes are lower-case key prefixes ("aws:principaltag/") under
 	// which every key that m does not name is absent.
 	absentPrefixes []string
@@ -70,6 +72,19 @@ func (c Context) SetShape(key, pattern string) {
 	c.d.m[strings.ToLower(key)] = ctxValue{state: KeyValueUnknown, shape: pattern}
 }
 
+// Layered returns a new context that reads every key it does not set itself
+// from the layers, first layer first. Layers are read live and never
+// written: a template of documented keys built once can serve every request.
+func Layered(layers ...Context) Context {
+	c := NewContext()
+	for _, l := range layers {
+		if l.d != nil {
+			c.d.layers = append(c.d.layers, l.d)
+		}
+	}
+	return c
+}
+
 // SetAbsent marks keys documented absent from the request.
 func (c Context) SetAbsent(keys ...string) {
 	for _, k := range keys {
@@ -114,18 +129,45 @@ func (c Context) Get(key string) (state KeyState, values []string, shape string)
 		return KeyUnknown, nil, ""
 	}
 	k := strings.ToLower(key)
-	if v, ok := c.d.m[k]; ok {
+	if v, ok := c.d.lookup(k); ok {
 		return v.state, v.values, v.shape
 	}
-	if c.d.closed {
+	if c.d.absentByDefault(k) {
 		return KeyAbsent, nil, ""
 	}
-	for _, p := range c.d.absentPrefixes {
-		if strings.HasPrefix(k, p) {
-			return KeyAbsent, nil, ""
+	return KeyUnknown, nil, ""
+}
+
+// lookup finds a lower-case key set by name here or in a layer.
+func (d *ctxData) lookup(k string) (ctxValue, bool) {
+	if v, ok := d.m[k]; ok {
+		return v, true
+	}
+	for _, l := range d.layers {
+		if v, ok := l.lookup(k); ok {
+			return v, true
 		}
 	}
-	return KeyUnknown, nil, ""
+	return ctxValue{}, false
+}
+
+// absentByDefault: a key named nowhere is absent when some layer is closed
+// or marks its prefix absent.
+func (d *ctxData) absentByDefault(k string) bool {
+	if d.closed {
+		return true
+	}
+	for _, p := range d.absentPrefixes {
+		if strings.HasPrefix(k, p) {
+			return true
+		}
+	}
+	for _, l := range d.layers {
+		if l.absentByDefault(k) {
+			return true
+		}
+	}
+	return false
 }
 
 // Lookup returns a key's values; unknown is true for a key whose presence or

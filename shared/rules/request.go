@@ -57,11 +57,74 @@ var absentForDataKeyCalls = []string{
 	"aws:TagKeys", "aws:referer",
 }
 
+// dataKeyTemplate holds what every GenerateDataKey/Decrypt request SNS
+// makes carries or lacks whatever the key and topic: built once, read by
+// every request context (policy.Layered).
+var dataKeyTemplate = func() policy.Context {
+	c := policy.NewContext()
+	c.Set("aws:SecureTransport", "true")
+	c.SetUnknown("aws:CurrentTime")
+	c.SetUnknown("aws:EpochTime")
+	// SNS's one encryption context pair; every other pair is absent.
+	c.Set("kms:EncryptionContextKeys", "aws:sns:topicArn")
+	c.SetAbsentPrefix("kms:EncryptionContext:")
+	c.SetAbsentPrefix("aws:RequestTag/")
+	c.SetAbsent(absentForDataKeyCalls...)
+	return c
+}()
+
+// servicePrincipalTemplate is what a service principal's own call carries
+// or lacks whoever the service is.
+var servicePrincipalTemplate = func() policy.Context {
+	c := policy.NewContext()
+	c.Set("aws:PrincipalIsAWSService", "true")
+	// Present for every request (IAM global keys page), with values not
+	// documented for a service principal. aws:PrincipalArn is documented
+	// only for IAM roles, users, federated users and the root user, so it
+	// stays unknown.
+	c.SetUnknown("aws:PrincipalServiceNamesList")
+	c.SetUnknown("aws:PrincipalAccount")
+	c.SetUnknown("aws:PrincipalType")
+	c.SetUnknown("aws:userid")
+	// kms:CallerAccount names the account of the calling IAM identities
+	// (KMS condition keys page). A service principal has none: the key
+	// policy of the AWS managed key for SNS grants {"AWS":"*"} under
+	// kms:CallerAccount and kms:ViaService, and the SNS guide's key
+	// management page says AWS services cannot publish to topics encrypted
+	// with it (https://docs.aws.amazon.com/sns/latest/dg/sns-key-management.html).
+	c.SetAbsent("kms:CallerAccount")
+	// True only for forward access sessions, which a service principal's
+	// own call is not.
+	c.Set("aws:ViaAWSService", "false")
+	c.SetAbsent(absentForServicePrincipal...)
+	c.SetAbsentPrefix("aws:PrincipalTag/")
+	// Absent unless serviceContexts sets them: EventBridge's requests lack them.
+	c.SetAbsent(sourceContextKeys...)
+	return c
+}()
+
+// publisherTemplate is what SNS's call on behalf of an AWS principal
+// carries or lacks whoever the principal is.
+var publisherTemplate = func() policy.Context {
+	c := policy.NewContext()
+	c.Set("aws:PrincipalIsAWSService", "false")
+	c.SetUnknown("aws:PrincipalType")
+	c.SetUnknown("aws:userid")
+	c.SetUnknown("aws:ViaAWSService")
+	// Present only when a service principal calls (IAM global keys page).
+	c.SetAbsent("aws:PrincipalServiceName", "aws:PrincipalServiceNamesList")
+	c.SetAbsent(sourceContextKeys...)
+	return c
+}()
+
 // kmsRequest is the part of the request that does not depend on who
 // publishes: the key, the encryption context SNS always sets, and the global
-// keys IAM always includes.
+// keys IAM always includes. Built once per evaluation.
 func (e *evaluator) kmsRequest() policy.Context {
-	c := policy.NewContext()
+	if e.kmsCtx != nil {
+		return *e.kmsCtx
+	}
+	c := policy.Layered(dataKeyTemplate)
 	if e.keyAccount != "" {
 		c.Set("aws:ResourceAccount", e.keyAccount)
 	} else {
@@ -78,20 +141,12 @@ func (e *evaluator) kmsRequest() policy.Context {
 	} else {
 		c.SetUnknown("aws:RequestedRegion")
 	}
-	c.Set("aws:SecureTransport", "true")
-	c.SetUnknown("aws:CurrentTime")
-	c.SetUnknown("aws:EpochTime")
 	if e.topic.Region != "" {
 		c.Set("kms:ViaService", "sns."+e.topic.Region+".amazonaws.com")
 	} else {
 		c.SetUnknown("kms:ViaService")
 	}
-	// SNS's one encryption context pair; every other pair is absent.
 	c.Set("kms:EncryptionContext:aws:sns:topicArn", strings.TrimSpace(e.in.Topic.ARN))
-	c.Set("kms:EncryptionContextKeys", "aws:sns:topicArn")
-	c.SetAbsentPrefix("kms:EncryptionContext:")
-	c.SetAbsentPrefix("aws:RequestTag/")
-	c.SetAbsent(absentForDataKeyCalls...)
 	if k := e.in.Key; k != nil {
 		setOrUnknown(c, strings.TrimSpace(k.Spec), "kms:KeySpec", "kms:CustomerMasterKeySpec")
 		setOrUnknown(c, strings.TrimSpace(k.Usage), "kms:KeyUsage", "kms:CustomerMasterKeyUsage")
@@ -114,6 +169,7 @@ func (e *evaluator) kmsRequest() policy.Context {
 			c.SetAbsent("kms:ResourceAliases")
 		}
 	}
+	e.kmsCtx = &c
 	return c
 }
 
@@ -131,30 +187,8 @@ func setOrUnknown(c policy.Context, v string, keys ...string) {
 // service p, without the confused-deputy keys (absent, as in EventBridge's
 // requests; serviceContexts sets them for the other services).
 func (e *evaluator) baseContext(p string) policy.Context {
-	c := e.kmsRequest()
-	c.Set("aws:PrincipalIsAWSService", "true")
+	c := policy.Layered(e.kmsRequest(), servicePrincipalTemplate)
 	c.Set("aws:PrincipalServiceName", p)
-	// Present for every request (IAM global keys page), with values not
-	// documented for a service principal. aws:PrincipalArn is documented
-	// only for IAM roles, users, federated users and the root user, so it
-	// stays unknown.
-	c.SetUnknown("aws:PrincipalServiceNamesList")
-	c.SetUnknown("aws:PrincipalAccount")
-	c.SetUnknown("aws:PrincipalType")
-	c.SetUnknown("aws:userid")
-	// kms:CallerAccount names the account of the calling IAM identities
-	// (KMS condition keys page). A service principal has none: the key
-	// policy of the AWS managed key for SNS grants {"AWS":"*"} under
-	// kms:CallerAccount and kms:ViaService, and the SNS guide's key
-	// management page says AWS services cannot publish to topics encrypted
-	// with it (https://docs.aws.amazon.com/sns/latest/dg/sns-key-management.html).
-	c.SetAbsent("kms:CallerAccount")
-	// True only for forward access sessions, which a service principal's
-	// own call is not.
-	c.Set("aws:ViaAWSService", "false")
-	c.SetAbsent(absentForServicePrincipal...)
-	c.SetAbsentPrefix("aws:PrincipalTag/")
-	c.SetAbsent(sourceContextKeys...)
 	return c.ForDocument(e.doc)
 }
 
@@ -251,8 +285,7 @@ func (e *evaluator) unknownSourceContext(p string) policy.Context {
 // Keys that depend on the caller's session (organisation, tags, network,
 // MFA) are not known here, so conditions on them do not decide the judgement.
 func (e *evaluator) publisherContext(principal, account string) policy.Context {
-	c := e.kmsRequest()
-	c.Set("aws:PrincipalIsAWSService", "false")
+	c := policy.Layered(e.kmsRequest(), publisherTemplate)
 	if account != "" {
 		c.Set("aws:PrincipalAccount", account)
 		c.Set("kms:CallerAccount", account)
@@ -266,11 +299,5 @@ func (e *evaluator) publisherContext(principal, account string) policy.Context {
 	} else {
 		c.Set("aws:PrincipalArn", principal)
 	}
-	c.SetUnknown("aws:PrincipalType")
-	c.SetUnknown("aws:userid")
-	c.SetUnknown("aws:ViaAWSService")
-	// Present only when a service principal calls (IAM global keys page).
-	c.SetAbsent("aws:PrincipalServiceName", "aws:PrincipalServiceNamesList")
-	c.SetAbsent(sourceContextKeys...)
 	return c.ForDocument(e.doc)
 }
