@@ -586,6 +586,9 @@ func wildcardOnly(v string) bool {
 func contexts(t target) []policy.Context {
 	base := func() policy.Context {
 		c := policy.NewContext()
+		// A fully described request: keys not set here are absent (contexts
+		// are open-world by default).
+		c.SetOthersAbsent()
 		c.Set("aws:PrincipalIsAWSService", "true")
 		c.Set("aws:PrincipalServiceName", t.principal)
 		c.SetUnknown("aws:ResourceAccount")
