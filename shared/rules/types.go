@@ -39,8 +39,9 @@ type Finding struct {
 	KeyARN    string `json:"keyArn,omitempty"`
 	Message   string `json:"message"`
 	Fixable   bool   `json:"fixable"`
-	// Uncertain marks a finding whose condition could not be decided
-	// (a deny whose condition depends on values unknown here); never fixed.
+	// Uncertain marks a finding whose condition could not be decided (a
+	// deny, or the only grants, depend on request values not known here;
+	// docs/request-context.md); never fixed.
 	Uncertain bool `json:"uncertain,omitempty"`
 }
 
