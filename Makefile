@@ -47,6 +47,7 @@ FUZZ_TARGETS := \
 	./shared/policy:FuzzParse \
 	./shared/policy:FuzzMatchWildcard \
 	./shared/policy:FuzzValidJSON \
+	./shared/policy:FuzzShapeRelation \
 	./shared/plan:FuzzFix \
 	./shared/rules:FuzzEvaluatePlan \
 	./shared/trigger:FuzzDecodeCloudTrail \

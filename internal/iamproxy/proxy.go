@@ -445,7 +445,9 @@ func (p *Proxy) trusts(id *identity, roleARN string, ctx policy.Context) *Denial
 // every request carries and the service keys of the action that the request
 // sets. https://docs.aws.amazon.com/IAM/latest/UserGuide/reference_policies_condition-keys.html
 func (p *Proxy) context(id *identity, c *call, resource string) policy.Context {
+	// The proxy sees the whole request: a key it does not set is absent.
 	ctx := policy.NewContext()
+	ctx.SetOthersAbsent()
 	account, _ := policy.AccountOf(id.session)
 	ctx.Set("aws:PrincipalArn", id.role.arn)
 	ctx.Set("aws:PrincipalAccount", account)

@@ -47,7 +47,9 @@ func (c Ctx) Oracle() map[string]any {
 
 // Engine is the context as shared/policy takes it.
 func (c Ctx) Engine() policy.Context {
+	// The oracle's requests are complete: a key they do not name is absent.
 	pc := policy.NewContext()
+	pc.SetOthersAbsent()
 	for k, v := range c {
 		pc.Set(k, v...)
 	}

@@ -64,6 +64,7 @@ func keyFromMetadata(md *kmstypes.KeyMetadata, namedAs string) rules.Key {
 		Manager: string(md.KeyManager),
 		Spec:    spec,
 		Usage:   string(md.KeyUsage),
+		Origin:  string(md.Origin),
 		State:   string(md.KeyState),
 		NamedAs: namedAs,
 	}

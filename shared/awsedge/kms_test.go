@@ -19,7 +19,7 @@ const (
 func keyMetadata() map[string]any {
 	return map[string]any{"KeyMetadata": map[string]any{
 		"Arn": testKeyARN, "KeyId": testKeyID, "KeyManager": "CUSTOMER", "KeySpec": "SYMMETRIC_DEFAULT",
-		"KeyUsage": "ENCRYPT_DECRYPT", "KeyState": "Enabled", "AWSAccountId": "111122223333",
+		"KeyUsage": "ENCRYPT_DECRYPT", "KeyState": "Enabled", "AWSAccountId": "111122223333", "Origin": "AWS_KMS",
 	}}
 }
 
@@ -40,7 +40,7 @@ func TestDescribeKeyFillsModel(t *testing.T) {
 		t.Fatal(err)
 	}
 	want := rules.Key{ARN: testKeyARN, ID: testKeyID, Manager: "CUSTOMER", Spec: "SYMMETRIC_DEFAULT",
-		Usage: "ENCRYPT_DECRYPT", State: "Enabled", NamedAs: "alias/orders"}
+		Usage: "ENCRYPT_DECRYPT", Origin: "AWS_KMS", State: "Enabled", NamedAs: "alias/orders"}
 	if !reflect.DeepEqual(got, want) {
 		t.Fatalf("got %+v\nwant %+v", got, want)
 	}

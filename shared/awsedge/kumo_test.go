@@ -99,7 +99,7 @@ func TestAgainstKumo(t *testing.T) {
 	}
 
 	// KMS: every way a topic can name the key resolves to the same key.
-	want := rules.Key{ARN: keyARN, ID: keyID, Manager: "CUSTOMER", Spec: "SYMMETRIC_DEFAULT", Usage: "ENCRYPT_DECRYPT", State: "Enabled"}
+	want := rules.Key{ARN: keyARN, ID: keyID, Manager: "CUSTOMER", Spec: "SYMMETRIC_DEFAULT", Usage: "ENCRYPT_DECRYPT", Origin: "AWS_KMS", State: "Enabled"}
 	for _, name := range []string{keyID, keyARN, "alias/orders", "arn:aws:kms:us-east-1:" + acct + ":alias/orders"} {
 		k, err := a.DescribeKey(ctx, name)
 		w := want

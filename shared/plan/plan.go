@@ -772,6 +772,9 @@ func contexts(t target) []policy.Context {
 	}
 	base := func(topic string) policy.Context {
 		c := policy.NewContext()
+		// A fully described request: keys not set here are absent (contexts
+		// are open-world by default).
+		c.SetOthersAbsent()
 		c.Set("aws:PrincipalIsAWSService", "true")
 		c.Set("aws:PrincipalServiceName", t.principal)
 		f := strings.SplitN(topic, ":", 6)

@@ -114,7 +114,9 @@ func (g Grid) cells(p, ctxName string, allowed bool, c policy.Context) []GridReq
 }
 
 func (g Grid) baseContext() policy.Context {
+	// A grid cell is a whole request: every key it does not set is absent.
 	c := policy.NewContext()
+	c.SetOthersAbsent()
 	c.Set("aws:ResourceAccount", g.Account)
 	c.SetUnknown("kms:ViaService")
 	if g.TopicARN != "" {

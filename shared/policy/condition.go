@@ -49,41 +49,6 @@ func (t Tri) not() Tri {
 	return Unknown
 }
 
-// Context is a request context for condition evaluation. Keys are
-// case-insensitive. A key is either absent, present with known values, or
-// present with an unknown value (SetUnknown) — conditions on an unknown key
-// evaluate to Unknown unless the operator/value decides regardless
-// (a "*" pattern with StringLike/ArnLike, Null, ...).
-//
-// Build one with NewContext: the zero Context reads as empty but cannot be set.
-type Context struct{ m map[string]ctxValue }
-
-type ctxValue struct {
-	values  []string
-	unknown bool
-}
-
-// NewContext returns an empty context.
-func NewContext() Context { return Context{m: map[string]ctxValue{}} }
-
-// Set sets a key to known values (several for a multi-valued key; none for a
-// present but empty set).
-func (c Context) Set(key string, values ...string) {
-	c.m[strings.ToLower(key)] = ctxValue{values: append([]string(nil), values...)}
-}
-
-// SetUnknown marks a key present with an unknown value.
-func (c Context) SetUnknown(key string) {
-	c.m[strings.ToLower(key)] = ctxValue{unknown: true}
-}
-
-// Lookup returns a key's values; unknown is true for a SetUnknown key, ok is
-// false for an absent one.
-func (c Context) Lookup(key string) (values []string, unknown, ok bool) {
-	v, ok := c.m[strings.ToLower(key)]
-	return v.values, v.unknown, ok
-}
-
 // Operator describes a condition operator: its base family ("StringEquals",
 // "StringLike", "ArnLike", "ArnEquals", "Bool", "Null", ...; canonical case),
 // whether it ends in IfExists, whether it is negated, and its set qualifier
@@ -171,9 +136,11 @@ func ParseOperator(name string) Operator {
 // presence; ForAnyValue:/ForAllValues: set qualifiers with IAM's rules for
 // absent keys (ForAllValues true, ForAnyValue false); Bool, Numeric*, Date*,
 // IpAddress, BinaryEquals, Arn*, String* (incl. IgnoreCase, Like with * and ?).
-// Unknown-valued keys yield Unknown unless decided anyway. An unknown operator
-// yields Unknown. A False anywhere makes the whole block False, even next to
-// an Unknown.
+// A key whose value is unknown yields Unknown unless decided anyway (a "*"
+// pattern, or a pattern disjoint from or covering the key's shape); a key the
+// context does not know yields Unknown unless the answer is the same whether
+// it is absent or present (see Context). An unknown operator yields Unknown.
+// A False anywhere makes the whole block False, even next to an Unknown.
 //
 // Multi-valued context keys: without a qualifier, a positive operator matches
 // when any context value matches any policy value, and a negated operator is
@@ -181,9 +148,14 @@ func ParseOperator(name string) Operator {
 // value satisfies the operator (for a negated one: matches no policy value);
 // ForAllValues: every context value does (an empty set satisfies it).
 //
-// Policy variables (${aws:SourceAccount}, ${*}, ${?}, ${$}) in String* and
-// Arn* values are resolved from ctx; a variable that ctx cannot resolve to one
-// known value makes that comparison Unknown.
+// Policy variables (${aws:SourceAccount}, ${key, 'default'}, ${*}, ${?},
+// ${$}) in String* and Arn* values are resolved from ctx, unless ctx was made
+// for a policy whose Version is not 2012-10-17 (Context.ForDocument), where
+// they are literal text. A variable naming a key absent from the request
+// makes that key's condition False: the IAM User Guide's "Principal key
+// values" says a value that is "not present" makes "any attempt to match it
+// fail" (https://docs.aws.amazon.com/IAM/latest/UserGuide/reference_policies_variables.html).
+// A variable whose value is unknown makes its comparison Unknown.
 //
 // ArnEquals and ArnLike (and their negations) compare the six colon-separated
 // ARN fields one by one, each with * and ? wildcards, the last field taking
@@ -195,10 +167,21 @@ func (s *Statement) EvalCondition(ctx Context) Tri {
 
 // Eval is EvalCondition for a Condition block on its own.
 func (c Conditions) Eval(ctx Context) Tri {
+	return c.EvalWithout(ctx)
+}
+
+// EvalWithout is Eval with the entries for the given keys left out (taken
+// as True): what the rest of the block says. A caller that knows why some
+// keys are unknown (the exact source of a request) uses it to tell that
+// uncertainty apart from the uncertainty of every other key.
+func (c Conditions) EvalWithout(ctx Context, skip ...string) Tri {
 	res := True
 	for _, b := range c {
 		op := ParseOperator(b.Operator)
 		for _, k := range b.Keys {
+			if len(skip) > 0 && keyIn(k.Key, skip) {
+				continue
+			}
 			switch evalKey(op, k, ctx) {
 			case False:
 				return False
@@ -210,57 +193,165 @@ func (c Conditions) Eval(ctx Context) Tri {
 	return res
 }
 
+func keyIn(key string, keys []string) bool {
+	key = strings.TrimSpace(key)
+	for _, k := range keys {
+		if strings.EqualFold(key, k) {
+			return true
+		}
+	}
+	return false
+}
+
 func evalKey(op Operator, k ConditionKey, ctx Context) Tri {
 	if !op.Known {
 		return Unknown
 	}
-	cv, present := ctx.m[strings.ToLower(k.Key)]
+	st, vals, shape := ctx.Get(k.Key)
+	switch st {
+	case KeyAbsent:
+		return evalAbsent(op, k)
+	case KeyKnown:
+		return evalKnown(op, k, vals, ctx)
+	case KeyValueUnknown:
+		return evalUnknownValue(op, k, shape, ctx)
+	}
+	// Not known whether the request carries the key: decided only where
+	// both possibilities give the same answer.
+	if a := evalAbsent(op, k); a == evalUnknownValue(op, k, "", ctx) {
+		return a
+	}
+	return Unknown
+}
+
+// evalAbsent is a condition on a key the request lacks.
+func evalAbsent(op Operator, k ConditionKey) Tri {
 	if op.Base == "Null" {
-		// Null "true" asks for absence, "false" for presence; values ORed.
-		res := False
+		return evalNull(k, false)
+	}
+	switch {
+	case op.IfExists:
+		return True
+	case op.Qualifier == "ForAllValues":
+		return True
+	case op.Qualifier == "ForAnyValue":
+		return False
+	}
+	return triOf(op.Negated)
+}
+
+// evalNull: Null "true" asks for absence, "false" for presence; values ORed.
+func evalNull(k ConditionKey, present bool) Tri {
+	res := False
+	for _, v := range k.Values.Items {
+		switch strings.ToLower(v) {
+		case "true":
+			if !present {
+				res = True
+			}
+		case "false":
+			if present {
+				res = True
+			}
+		}
+	}
+	return res
+}
+
+// resolved is a policy value after variable substitution; unknown marks one
+// whose variable has no known value.
+type resolved struct {
+	v       string
+	unknown bool
+}
+
+// resolveValues substitutes policy variables in the values of a String* or
+// Arn* condition; ok is false when a variable names a key absent from the
+// request (the condition is then False).
+func resolveValues(base string, items []string, ctx Context) (out []resolved, ok bool) {
+	out = make([]resolved, len(items))
+	vars := false
+	switch base {
+	case "StringEquals", "StringEqualsIgnoreCase", "StringLike", "ArnEquals", "ArnLike":
+		vars = ctx.d == nil || !ctx.d.literalVars
+	}
+	for i, p := range items {
+		out[i].v = p
+		if !vars || !strings.Contains(p, "${") {
+			continue
+		}
+		v, st := substitute(p, ctx)
+		switch st {
+		case varAbsent:
+			return nil, false
+		case varUnknown:
+			out[i].unknown = true
+		default:
+			out[i].v = v
+		}
+	}
+	return out, true
+}
+
+// evalUnknownValue is a condition on a key present with an unknown value,
+// constrained to shape when shape is not "".
+func evalUnknownValue(op Operator, k ConditionKey, shape string, ctx Context) Tri {
+	if op.Base == "Null" {
+		return evalNull(k, true)
+	}
+	vals, ok := resolveValues(op.Base, k.Values.Items, ctx)
+	if !ok {
+		return False
+	}
+	if shape != "" {
+		switch op.Base {
+		case "StringEquals", "StringEqualsIgnoreCase", "StringLike", "ArnEquals", "ArnLike":
+			// A shape is a single value: with or without a qualifier, the
+			// condition holds when the value matches a policy value.
+			m := False
+			for _, p := range vals {
+				r := Unknown
+				if !p.unknown {
+					r = relateShape(op.Base, p.v, shape)
+				}
+				m = or(m, r)
+			}
+			if op.Negated {
+				return m.not()
+			}
+			return m
+		}
+	}
+	// Only a pattern that matches every value decides an unknown one.
+	if op.Base == "StringLike" || op.Base == "ArnLike" || op.Base == "ArnEquals" {
 		for _, v := range k.Values.Items {
-			switch strings.ToLower(v) {
-			case "true":
-				if !present {
-					res = True
-				}
-			case "false":
-				if present {
-					res = True
-				}
+			if v == "*" {
+				return triOf(!op.Negated)
 			}
 		}
-		return res
 	}
-	if !present {
-		switch {
-		case op.IfExists:
-			return True
-		case op.Qualifier == "ForAllValues":
-			return True
-		case op.Qualifier == "ForAnyValue":
-			return False
-		}
-		return triOf(op.Negated)
+	return Unknown
+}
+
+// evalKnown is a condition on a key present with known values.
+func evalKnown(op Operator, k ConditionKey, cvs []string, ctx Context) Tri {
+	if op.Base == "Null" {
+		return evalNull(k, true)
 	}
-	if cv.unknown {
-		// Only a pattern that matches every value decides an unknown one.
-		wildcardDecides := op.Base == "StringLike" || op.Base == "ArnLike" || op.Base == "ArnEquals"
-		if wildcardDecides {
-			for _, v := range k.Values.Items {
-				if v == "*" {
-					return triOf(!op.Negated)
-				}
-			}
-		}
-		return Unknown
+	vals, ok := resolveValues(op.Base, k.Values.Items, ctx)
+	if !ok {
+		return False
 	}
 	// match reports whether one context value matches any policy value
 	// under the positive operator.
 	match := func(c string) Tri {
 		res := False
-		for _, p := range k.Values.Items {
-			switch matchValue(op.Base, p, c, ctx) {
+		for _, p := range vals {
+			if p.unknown {
+				res = Unknown
+				continue
+			}
+			switch matchValue(op.Base, p.v, c) {
 			case True:
 				return True
 			case Unknown:
@@ -272,7 +363,7 @@ func evalKey(op Operator, k ConditionKey, ctx Context) Tri {
 	switch op.Qualifier {
 	case "ForAllValues":
 		res := True
-		for _, c := range cv.values {
+		for _, c := range cvs {
 			m := match(c)
 			if op.Negated {
 				m = m.not()
@@ -282,7 +373,7 @@ func evalKey(op Operator, k ConditionKey, ctx Context) Tri {
 		return res
 	case "ForAnyValue":
 		res := False
-		for _, c := range cv.values {
+		for _, c := range cvs {
 			m := match(c)
 			if op.Negated {
 				m = m.not()
@@ -292,7 +383,7 @@ func evalKey(op Operator, k ConditionKey, ctx Context) Tri {
 		return res
 	}
 	res := False
-	for _, c := range cv.values {
+	for _, c := range cvs {
 		res = or(res, match(c))
 	}
 	if op.Negated {
@@ -324,16 +415,7 @@ func or(a, b Tri) Tri {
 // matchValue compares one policy value p with one context value c under a
 // positive base operator. A value of the wrong type (a malformed number,
 // date or address) does not match, as in IAM.
-func matchValue(base, p, c string, ctx Context) Tri {
-	switch base {
-	case "StringEquals", "StringEqualsIgnoreCase", "StringLike", "ArnEquals", "ArnLike":
-		if strings.Contains(p, "${") {
-			var ok bool
-			if p, ok = substitute(p, ctx); !ok {
-				return Unknown
-			}
-		}
-	}
+func matchValue(base, p, c string) Tri {
 	switch base {
 	case "StringEquals":
 		return triOf(p == c)
@@ -451,26 +533,35 @@ func matchARN(p, c string) bool {
 	return true
 }
 
+// Outcomes of substituting one policy value.
+const (
+	varOK = iota
+	varUnknown
+	varAbsent
+)
+
 // substitute resolves policy variables in a policy value. The special
 // variables ${*}, ${?} and ${$} stand for the literal characters; wildcards
 // produced by them are literal in IAM, but here they become patterns again,
-// which only over-matches in the rare policy that uses them.
-func substitute(p string, ctx Context) (string, bool) {
+// which only over-matches in the rare policy that uses them. ${key, 'default'}
+// takes the default when the key is absent. A variable naming an absent key
+// (without default) yields varAbsent; one whose value or presence is not
+// known, or that has several values, yields varUnknown.
+func substitute(p string, ctx Context) (string, int) {
 	var b strings.Builder
 	for {
 		i := strings.Index(p, "${")
 		if i < 0 {
 			b.WriteString(p)
-			return b.String(), true
+			return b.String(), varOK
 		}
 		j := strings.IndexByte(p[i:], '}')
 		if j < 0 {
 			b.WriteString(p)
-			return b.String(), true
+			return b.String(), varOK
 		}
 		b.WriteString(p[:i])
 		name := p[i+2 : i+j]
-		// ${key, 'default'} falls back to the default when the key is absent.
 		def, hasDef := "", false
 		if k := strings.IndexByte(name, ','); k >= 0 {
 			d := strings.TrimSpace(name[k+1:])
@@ -483,14 +574,16 @@ func substitute(p string, ctx Context) (string, bool) {
 		case "*", "?", "$":
 			b.WriteString(name)
 		default:
-			vals, unknown, ok := ctx.Lookup(name)
+			st, vals, _ := ctx.Get(name)
 			switch {
-			case ok && !unknown && len(vals) == 1:
+			case st == KeyKnown && len(vals) == 1:
 				b.WriteString(vals[0])
-			case !ok && hasDef:
+			case st == KeyAbsent && hasDef:
 				b.WriteString(def)
+			case st == KeyAbsent:
+				return "", varAbsent
 			default:
-				return "", false
+				return "", varUnknown
 			}
 		}
 		p = p[i+j+1:]

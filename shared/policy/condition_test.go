@@ -37,9 +37,11 @@ func TestParseOperator(t *testing.T) {
 }
 
 // snsContext is the request context SNS creates when it calls KMS for
-// CloudWatch (docs/DESIGN.md), with aws:SourceArn unknown (any alarm).
+// CloudWatch (docs/DESIGN.md), with aws:SourceArn unknown (any alarm), closed:
+// every key it does not name is absent.
 func snsContext() Context {
 	c := NewContext()
+	c.SetOthersAbsent()
 	c.Set("aws:PrincipalIsAWSService", "true")
 	c.Set("aws:PrincipalServiceName", "cloudwatch.amazonaws.com")
 	c.Set("aws:SourceAccount", "111122223333")
@@ -182,7 +184,11 @@ func TestEvalCondition(t *testing.T) {
 		{`{"StringEquals":{"aws:ResourceAccount":"${aws:SourceAccount}"}}`, True},
 		{`{"ArnLike":{"kms:EncryptionContext:aws:sns:topicArn":"arn:aws:sns:*:${aws:ResourceAccount}:*"}}`, True},
 		{`{"StringEquals":{"aws:ResourceAccount":"${aws:SourceArn}"}}`, Unknown},
-		{`{"StringEquals":{"aws:ResourceAccount":"${aws:Missing}"}}`, Unknown},
+		// A variable naming an absent key fails the whole comparison, negated or not.
+		{`{"StringEquals":{"aws:ResourceAccount":"${aws:Missing}"}}`, False},
+		{`{"StringNotEquals":{"aws:ResourceAccount":"${aws:Missing}"}}`, False},
+		{`{"StringEquals":{"aws:ResourceAccount":["111122223333","${aws:Missing}"]}}`, False},
+		{`{"StringEqualsIfExists":{"aws:Missing2":"${aws:Missing}"}}`, True},
 		{`{"StringEquals":{"aws:ResourceAccount":"${aws:Missing, '111122223333'}"}}`, True},
 		{`{"StringNotEquals":{"aws:ResourceAccount":"${aws:SourceArn}"}}`, Unknown},
 		{`{"NumericEquals":{"kms:GrantCount":"${kms:GrantCount}"}}`, False},
@@ -198,9 +204,9 @@ func TestEvalCondition(t *testing.T) {
 	if got := stmt(t, `{"Effect":"Allow","Action":"a"}`).EvalCondition(ctx); got != True {
 		t.Errorf("no Condition = %v, want True", got)
 	}
-	// The zero Context reads as empty.
-	if got := stmt(t, `{"Effect":"Allow","Action":"a","Condition":{"StringEquals":{"k":"v"}}}`).EvalCondition(Context{}); got != False {
-		t.Errorf("zero Context = %v, want False", got)
+	// The zero Context knows no key: whether k is present is unknown.
+	if got := stmt(t, `{"Effect":"Allow","Action":"a","Condition":{"StringEquals":{"k":"v"}}}`).EvalCondition(Context{}); got != Unknown {
+		t.Errorf("zero Context = %v, want Unknown", got)
 	}
 }
 
@@ -216,8 +222,12 @@ func TestContextLookup(t *testing.T) {
 	if fmt.Sprint(v, u, ok) != "[] true true" {
 		t.Errorf("Lookup unknown = %v %v %v", v, u, ok)
 	}
+	c.SetAbsent("kms:CallerAccount")
 	if _, _, ok := c.Lookup("kms:CallerAccount"); ok {
 		t.Error("absent key found")
+	}
+	if _, u, ok := c.Lookup("aws:PrincipalTag/team"); !u || !ok {
+		t.Error("a key the context does not name is not unknown")
 	}
 	if True.String() != "True" || Unknown.String() != "Unknown" || False.String() != "False" {
 		t.Error("Tri.String")

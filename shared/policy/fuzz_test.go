@@ -21,6 +21,8 @@ func FuzzParse(f *testing.F) {
 		f.Add(readFile(f, name))
 	}
 	f.Add([]byte(`{"Statement":{"Effect":"Allow","Principal":"*","NotAction":"a","Condition":{"Null":{"k":[true,1,"x"]}}}}`))
+	f.Add([]byte(`{"Version":"2012-10-17","Statement":[{"Effect":"Deny","Principal":"*","Action":"kms:*","Condition":{"ArnNotLike":{"aws:SourceArn":"arn:aws:cloudwatch:*:*:alarm:*"},` +
+		`"StringLike":{"aws:SourceArn":["arn:aws:s3:::b-*","*:alarm:*"]},"StringEqualsIfExists":{"aws:SourceAccount":"${aws:PrincipalTag/a, '1'}"},"Null":{"kms:CallerAccount":"true"}}}]}`))
 	f.Fuzz(fuzzBody)
 }
 
@@ -71,6 +73,23 @@ func fuzzBody(t *testing.T, data []byte) {
 		ctx := NewContext()
 		ctx.Set("aws:SourceAccount", "111122223333")
 		ctx.SetUnknown("aws:SourceArn")
+		// Open-world soundness: a verdict decided with some keys unknown (and
+		// aws:SourceArn known only by its shape) holds in a full request
+		// that completes it (other keys absent, a concrete alarm ARN).
+		open := NewContext()
+		open.Set("aws:SourceAccount", "111122223333")
+		open.SetShape("aws:SourceArn", "arn:aws:cloudwatch:*:*:alarm:*")
+		full := NewContext()
+		full.SetOthersAbsent()
+		full.Set("aws:SourceAccount", "111122223333")
+		full.Set("aws:SourceArn", "arn:aws:cloudwatch:us-east-1:111122223333:alarm:high-cpu")
+		for _, s := range d.Statements {
+			if o := s.EvalCondition(open.ForDocument(d)); o != Unknown {
+				if f := s.EvalCondition(full.ForDocument(d)); f != o {
+					t.Fatalf("open-world verdict %v, full request %v: %s", o, f, data)
+				}
+			}
+		}
 		for _, s := range d.Statements {
 			s.MatchesAction("kms:Decrypt")
 			s.MatchesResource("arn:aws:kms:us-east-1:111122223333:key/k")

@@ -35,6 +35,7 @@ type evaluator struct {
 	findings   []Finding
 	grants     map[string]Grant
 	repoint    bool
+	kmsCtx     *policy.Context // kmsRequest, built once
 }
 
 // Evaluate judges one topic: its key's kind, state and place, then for every

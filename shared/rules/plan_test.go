@@ -38,6 +38,7 @@ func TestFixRoundTrip(t *testing.T) {
 				t.Fatalf("Fix changed nothing for fixable findings %s", dump(r.Findings))
 			}
 			checkFixed(t, in, r, grants, ch.Policy)
+			checkNoWidening(t, in.Key.Policy, ch.Policy, grants)
 			after := in
 			k := *in.Key
 			k.Policy = ch.Policy
@@ -168,6 +169,7 @@ func FuzzEvaluatePlan(f *testing.F) {
 		if r.Findings == nil || r.Publishers < 1 {
 			t.Fatalf("bad result %+v", r)
 		}
+		checkDenyWins(t, r)
 		// The parse-once path of a sweep judges the same.
 		if doc, err := policy.Parse(keyPolicy); err == nil {
 			k := *in.Key
@@ -196,6 +198,7 @@ func FuzzEvaluatePlan(f *testing.F) {
 			t.Fatalf("fixable findings but no change: %s", dump(r.Findings))
 		}
 		checkFixed(t, in, r, grants, ch.Policy)
+		checkNoWidening(t, keyPolicy, ch.Policy, grants)
 		k := *in.Key
 		k.Policy = ch.Policy
 		in.Key = &k

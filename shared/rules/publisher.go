@@ -24,92 +24,79 @@ func (e *evaluator) checkAWSPublishers() {
 	}
 }
 
+// checkAWSPublisher judges one AWS principal in its own request context. A
+// key policy statement that names the principal's account (delegation to
+// IAM) covers the principal itself (policy.Statement.MatchesPrincipal), so
+// one evaluation sees both the grants and every deny: an explicit deny always
+// wins, whichever statement would allow ("Policy evaluation logic", IAM User
+// Guide: https://docs.aws.amazon.com/IAM/latest/UserGuide/reference_policies_evaluation-logic.html).
 func (e *evaluator) checkAWSPublisher(principal, account, name string) {
-	root := ""
-	if account != "" {
-		root = rootARN(e.partition(), account)
-	}
-	direct := e.publisherContext(principal, account)
-	var delegated policy.Context
-	if root != "" && root != principal {
-		delegated = e.publisherContext(root, account)
-	}
-	var missing []string
+	c := e.publisherContext(principal, account)
+	var missing, denySids []string
+	deny := policy.False
 	for _, action := range []string{actionGenerateDataKey, actionDecrypt} {
-		ok := e.awsAllowed(principal, direct, action)
-		if !ok && root != "" && root != principal {
-			ok = e.awsAllowed(root, delegated, action)
+		allowed, d, sids := e.awsAllowed(principal, c, action)
+		switch {
+		case d == policy.True:
+			deny = policy.True
+		case d == policy.Unknown && deny == policy.False:
+			deny = policy.Unknown
 		}
-		if !ok {
+		for _, sid := range sids {
+			if !contains(denySids, sid) {
+				denySids = append(denySids, sid)
+			}
+		}
+		if !allowed {
 			missing = append(missing, action)
 		}
 	}
-	if len(missing) == 0 {
+	f := Finding{Code: PublisherNotGranted, Principal: principal, KeyARN: e.keyARN}
+	switch {
+	case deny == policy.True:
+		f.Message = name + " may publish to this topic (topic policy) but fails with KMSAccessDeniedException: key policy of " +
+			e.keyName() + " explicitly denies them (statement " + strings.Join(denySids, ", ") + ")"
+	case len(missing) > 0:
+		via := ""
+		if account != "" {
+			via = " nor delegates to IAM in account " + account
+		}
+		f.Message = name + " may publish to this topic (topic policy) but fails with KMSAccessDeniedException: key policy of " +
+			e.keyName() + " neither allows them " + strings.Join(missing, " and ") + via
+	case deny == policy.Unknown:
+		f.Uncertain = true
+		f.Message = name + " may publish to this topic (topic policy) but may fail with KMSAccessDeniedException: key policy of " +
+			e.keyName() + " has a deny on them (statement " + strings.Join(denySids, ", ") + ") whose condition depends on values not known here"
+	default:
 		return
 	}
-	via := ""
-	if account != "" {
-		via = " nor delegates to IAM in account " + account
-	}
-	e.findings = append(e.findings, Finding{
-		Code: PublisherNotGranted, Principal: principal, KeyARN: e.keyARN,
-		Message: name + " may publish to this topic (topic policy) but fails with KMSAccessDeniedException: key policy of " +
-			e.keyName() + " neither allows them " + strings.Join(missing, " and ") + via,
-	})
+	e.findings = append(e.findings, f)
 }
 
-// awsAllowed reports whether the key policy lets an AWS principal (or account
-// root) use action through SNS, with no explicit deny that certainly applies.
-func (e *evaluator) awsAllowed(principal string, c policy.Context, action string) bool {
+// awsAllowed reports whether some Allow statement may let an AWS principal
+// (or, for an account root, any principal of the account) use action
+// through SNS, and what the Deny statements that cover it say: True for a
+// deny that certainly applies, Unknown for one whose condition cannot be
+// decided here, with their names.
+func (e *evaluator) awsAllowed(principal string, c policy.Context, action string) (allowed bool, deny policy.Tri, denySids []string) {
 	id := policy.Identity{AWS: principal}
-	allowed := false
-	for _, s := range e.doc.Statements {
+	deny = policy.False
+	for i, s := range e.doc.Statements {
 		if !s.MatchesPrincipal(id) || !s.MatchesAction(action) || !s.MatchesResource(e.keyARN) {
 			continue
 		}
 		t := s.EvalCondition(c)
-		if s.IsDeny() && t == policy.True {
-			return false
-		}
-		if s.IsAllow() && t != policy.False {
+		switch {
+		case s.IsDeny() && t != policy.False:
+			if t == policy.True || deny == policy.False {
+				deny = t
+			}
+			denySids = append(denySids, stmtName(s, i))
+		case s.IsAllow() && t != policy.False:
 			allowed = true
 		}
 	}
-	return allowed
-}
-
-// publisherContext is the request SNS makes to KMS on behalf of an AWS
-// principal publishing to the topic. Keys that depend on the caller's session
-// (organisation, tags, network) are unknown here, so conditions on them do not
-// decide the judgement.
-func (e *evaluator) publisherContext(principal, account string) policy.Context {
-	c := policy.NewContext()
-	c.Set("aws:PrincipalIsAWSService", "false")
-	if account != "" {
-		c.Set("aws:PrincipalAccount", account)
-		c.Set("kms:CallerAccount", account)
-	} else {
-		c.SetUnknown("aws:PrincipalAccount")
-		c.SetUnknown("kms:CallerAccount")
-	}
-	if strings.HasSuffix(principal, ":root") {
-		c.SetUnknown("aws:PrincipalArn")
-	} else {
-		c.Set("aws:PrincipalArn", principal)
-	}
-	if e.keyAccount != "" {
-		c.Set("aws:ResourceAccount", e.keyAccount)
-	}
-	if e.topic.Region != "" {
-		c.Set("kms:ViaService", "sns."+e.topic.Region+".amazonaws.com")
-	}
-	c.Set("kms:EncryptionContext:aws:sns:topicArn", strings.TrimSpace(e.in.Topic.ARN))
-	for _, k := range []string{"aws:PrincipalOrgID", "aws:PrincipalOrgPaths", "aws:PrincipalType", "aws:userid", "aws:username",
-		"aws:SourceIp", "aws:SourceVpc", "aws:SourceVpce", "aws:VpcSourceIp", "aws:MultiFactorAuthPresent", "aws:SecureTransport",
-		"aws:CalledVia", "aws:CalledViaFirst", "aws:CalledViaLast", "aws:ViaAWSService", "aws:RequestedRegion"} {
-		c.SetUnknown(k)
-	}
-	return c
+	return allowed, deny, denySids
 }
 
 func contains(list []string, v string) bool {

@@ -29,8 +29,8 @@ func (e *evaluator) judgeService(p string) {
 		e.service(GrantDenied, p, false, true, fmt.Sprintf("%s may fail with KMSAccessDeniedException: key policy of %s has a deny on %s (statement %s) whose condition depends on values not known here", who(p), e.keyName(), p, strings.Join(denySids, ", ")))
 	}
 
-	gdk := e.allowed(id, actionGenerateDataKey, real)
-	dec := e.allowed(id, actionDecrypt, real)
+	gdk, gdkSure, gdkWhy := e.grantOf(id, actionGenerateDataKey, real)
+	dec, decSure, decWhy := e.grantOf(id, actionDecrypt, real)
 	if !gdk || !dec {
 		missing := missingActions(gdk, dec)
 		if !sourceKeys {
@@ -46,6 +46,12 @@ func (e *evaluator) judgeService(p string) {
 		fix := e.fixable(p)
 		e.service(GrantMissing, p, fix, false, fmt.Sprintf("%s fail with KMSAccessDeniedException: key policy of %s does not allow %s %s", who(p), e.keyName(), p, missing))
 		return
+	}
+	if !gdkSure || !decSure {
+		// The grant depends on request values nobody knows here (a key the
+		// request may or may not carry, or one whose value is not known):
+		// uncertain, so never fixed by adding a second grant.
+		e.service(GrantMissing, p, false, true, fmt.Sprintf("%s may fail with KMSAccessDeniedException: key policy of %s allows %s %s only through statements whose conditions depend on request values not known here (statement %s)", who(p), e.keyName(), p, missingActions(gdkSure, decSure), strings.Join(uniqSorted(append(gdkWhy, decWhy...)), ", ")))
 	}
 	if !sourceKeys {
 		return
@@ -188,25 +194,50 @@ func notFalseInAny(s *policy.Statement, ctxs []policy.Context) bool {
 }
 
 // allowed reports whether, in every request context, some Allow statement
-// gives id the action (a condition that cannot be decided counts as allowing).
+// may give id the action (a condition that cannot be decided counts as
+// allowing; allowedCertainly tells the two apart).
 func (e *evaluator) allowed(id policy.Identity, action string, ctxs []policy.Context) bool {
-	for _, c := range ctxs {
-		ok := false
-		for _, s := range e.doc.Statements {
-			if s.IsAllow() && s.MatchesPrincipal(id) && s.MatchesAction(action) && s.MatchesResource(e.keyARN) && s.EvalCondition(c) != policy.False {
-				ok = true
-				break
-			}
-		}
-		if !ok {
-			return false
-		}
-	}
-	return true
+	possible, _, _ := e.grantOf(id, action, ctxs)
+	return possible
 }
 
 func (e *evaluator) allowedBoth(id policy.Identity, ctxs []policy.Context) bool {
 	return e.allowed(id, actionGenerateDataKey, ctxs) && e.allowed(id, actionDecrypt, ctxs)
+}
+
+// grantOf judges the Allow statements for id and action in every context:
+// possible when each context has a statement whose condition is not False,
+// certain when each has one whose condition holds, or is undecided only for
+// want of the source values (sourceContextKeys; the topic policy decides the
+// sources, and the confused-deputy checks judge those conditions). undecided
+// names the statements that may grant but depend on other unknown keys.
+func (e *evaluator) grantOf(id policy.Identity, action string, ctxs []policy.Context) (possible, certain bool, undecided []string) {
+	possible, certain = true, true
+	for _, c := range ctxs {
+		ok, sure := false, false
+		for i, s := range e.doc.Statements {
+			if !s.IsAllow() || !s.MatchesPrincipal(id) || !s.MatchesAction(action) || !s.MatchesResource(e.keyARN) {
+				continue
+			}
+			switch s.EvalCondition(c) {
+			case policy.True:
+				ok, sure = true, true
+			case policy.Unknown:
+				ok = true
+				if s.Condition.EvalWithout(c, sourceContextKeys...) == policy.True {
+					sure = true
+				} else if !contains(undecided, stmtName(s, i)) {
+					undecided = append(undecided, stmtName(s, i))
+				}
+			}
+			if sure {
+				break
+			}
+		}
+		possible = possible && ok
+		certain = certain && sure
+	}
+	return possible, certain, undecided
 }
 
 // denies evaluates the explicit Deny statements that cover id for either action.
@@ -372,91 +403,4 @@ func (e *evaluator) service(code Code, p string, fixable, uncertain bool, msg st
 	if fixable {
 		e.grants[p] = e.grantFor(p)
 	}
-}
-
-// baseContext is the request context SNS creates when it calls KMS for the
-// service p, without the confused-deputy keys.
-func (e *evaluator) baseContext(p string) policy.Context {
-	c := policy.NewContext()
-	c.Set("aws:PrincipalIsAWSService", "true")
-	c.Set("aws:PrincipalServiceName", p)
-	if e.keyAccount != "" {
-		c.Set("aws:ResourceAccount", e.keyAccount)
-	} else {
-		c.SetUnknown("aws:ResourceAccount")
-	}
-	if e.topic.Region != "" {
-		c.Set("kms:ViaService", "sns."+e.topic.Region+".amazonaws.com")
-	} else {
-		c.SetUnknown("kms:ViaService")
-	}
-	c.Set("kms:EncryptionContext:aws:sns:topicArn", strings.TrimSpace(e.in.Topic.ARN))
-	return c
-}
-
-// serviceContexts are the requests p's publishers make: one per known
-// concrete source ARN (discovered, or named exactly by the topic policy),
-// else one whose source ARN is unknown. Without sourceKeys (EventBridge) the
-// confused-deputy keys are absent.
-func (e *evaluator) serviceContexts(p string, sourceKeys bool) []policy.Context {
-	if !sourceKeys {
-		return []policy.Context{e.baseContext(p)}
-	}
-	expected := e.expectedAccounts(p)
-	single := ""
-	if len(expected) == 1 {
-		single = expected[0]
-	}
-	var arns []string
-	arns = append(arns, e.discovered[p]...)
-	if sv := e.pubs.services[p]; sv != nil {
-		for _, v := range sv.arns {
-			if !hasWildcard(v) {
-				arns = append(arns, v)
-			}
-		}
-	}
-	arns = uniqSorted(arns)
-	if len(arns) > maxSourceContexts {
-		arns = nil
-	}
-	mk := func(arn string) policy.Context {
-		c := e.baseContext(p)
-		acct := single
-		if a, ok := parseARN(arn); ok && isAccountID(a.Account) {
-			acct = a.Account
-		}
-		if acct != "" {
-			c.Set("aws:SourceAccount", acct)
-		} else {
-			c.SetUnknown("aws:SourceAccount")
-		}
-		if arn != "" {
-			c.Set("aws:SourceArn", arn)
-		} else {
-			c.SetUnknown("aws:SourceArn")
-		}
-		c.SetUnknown("aws:SourceOrgID")
-		c.SetUnknown("aws:SourceOrgPaths")
-		return c
-	}
-	if len(arns) == 0 {
-		return []policy.Context{mk("")}
-	}
-	out := make([]policy.Context, 0, len(arns))
-	for _, a := range arns {
-		out = append(out, mk(a))
-	}
-	return out
-}
-
-// unknownSourceContext is p's request with the confused-deputy values
-// unknown: a grant that passes here but not with the real values is scoped to
-// someone else's sources.
-func (e *evaluator) unknownSourceContext(p string) policy.Context {
-	c := e.baseContext(p)
-	for _, k := range []string{"aws:SourceAccount", "aws:SourceArn", "aws:SourceOrgID", "aws:SourceOrgPaths"} {
-		c.SetUnknown(k)
-	}
-	return c
 }

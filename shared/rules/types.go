@@ -39,8 +39,9 @@ type Finding struct {
 	KeyARN    string `json:"keyArn,omitempty"`
 	Message   string `json:"message"`
 	Fixable   bool   `json:"fixable"`
-	// Uncertain marks a finding whose condition could not be decided
-	// (a deny whose condition depends on values unknown here); never fixed.
+	// Uncertain marks a finding whose condition could not be decided (a
+	// deny, or the only grants, depend on request values not known here;
+	// docs/request-context.md); never fixed.
 	Uncertain bool `json:"uncertain,omitempty"`
 }
 
@@ -69,6 +70,7 @@ type Key struct {
 	Manager string   // "CUSTOMER" | "AWS"
 	Spec    string   // KeySpec, e.g. "SYMMETRIC_DEFAULT"
 	Usage   string   // KeyUsage, e.g. "ENCRYPT_DECRYPT"
+	Origin  string   // Origin, e.g. "AWS_KMS", "EXTERNAL" ("" = not known)
 	State   string   // KeyState, e.g. "Enabled", "Disabled", "PendingDeletion"
 	Aliases []string // alias names ("alias/orders")
 	Policy  []byte   // the key policy ("default") as returned by GetKeyPolicy
