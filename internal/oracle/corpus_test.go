@@ -255,6 +255,9 @@ type topicService struct {
 	principal string
 	arns      []string
 	accounts  []string
+	// open: some statement lets the service publish with no aws:SourceArn
+	// condition, so every source of the account is accepted (docs/DESIGN.md).
+	open bool
 }
 
 // topicPolicyServices reads the service principals a topic policy allows to
@@ -274,6 +277,7 @@ func topicPolicyServices(data []byte) []topicService {
 			continue
 		}
 		var arns, accts []string
+		open := true
 		for _, b := range s.Condition {
 			op := policy.ParseOperator(b.Operator)
 			if op.Negated || op.Qualifier != "" || op.Base == "Null" {
@@ -286,6 +290,7 @@ func topicPolicyServices(data []byte) []topicService {
 					}
 					switch strings.ToLower(k.Key) {
 					case "aws:sourcearn":
+						open = false
 						arns = append(arns, v)
 					case "aws:sourceaccount":
 						accts = append(accts, v)
@@ -303,6 +308,7 @@ func topicPolicyServices(data []byte) []topicService {
 			}
 			ts.arns = append(ts.arns, arns...)
 			ts.accounts = append(ts.accounts, accts...)
+			ts.open = ts.open || open
 		}
 	}
 	out := make([]topicService, 0, len(order))
