@@ -135,7 +135,7 @@ func functionRole(st *cfn.Stack, stackName, name string) (fnID, roleID string, e
 // expression (ALERT_TOPIC_ARN: !If [CreateAlertTopic, !Ref AlertTopic, !Ref
 // AlertTopicArn]) tries each parameter it names at the variable's value and
 // at its default, and keeps the choice that reproduces the value. Variables
-// the template does not declare, and the AWS_ENDPOINT_URL* ones, are not read.
+// the template does not declare, the AWS_ENDPOINT_URL* ones and LOG_LEVEL are not read.
 func paramsFromEnv(tpl map[string]any, env, fixed map[string]string, dep *cfn.Deployment, fnID string) (map[string]string, error) {
 	vars := map[string]any{}
 	for k, v := range cfn.Obj(cfn.Obj(cfn.Obj(cfn.Obj(tpl["Globals"])["Function"])["Environment"])["Variables"]) {
@@ -144,10 +144,11 @@ func paramsFromEnv(tpl map[string]any, env, fixed map[string]string, dep *cfn.De
 	for k, v := range cfn.Obj(cfn.Obj(cfn.Obj(cfn.Obj(cfn.Obj(tpl["Resources"])[fnID])["Properties"])["Environment"])["Variables"]) {
 		vars[k] = v
 	}
-	// The endpoints are the harness's to set (they point at the emulators),
-	// whatever the template declares for them.
+	// The endpoints and the log level are the harness's to set (they point
+	// at the emulators; sam local invoke's env.json sets them the same way),
+	// whatever the template declares for them: they grant nothing.
 	for k := range vars {
-		if strings.HasPrefix(k, "AWS_ENDPOINT_URL") {
+		if strings.HasPrefix(k, "AWS_ENDPOINT_URL") || k == "LOG_LEVEL" {
 			delete(vars, k)
 		}
 	}
