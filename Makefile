@@ -12,14 +12,14 @@ FUZZTIME ?= 20s
 	build-TopicGuardFunction build-KeyGuardFunction build-ConfigRuleFunction
 
 # make test: everything CI runs (vet, staticcheck, all tests incl. emulator end-to-end and cfn-lint on
-# template.yaml and the StackSet's inner template through shared/template's TestCfnLint, bounded fuzzing).
+# template.yaml and the StackSet's inner template through internal/template's TestCfnLint, bounded fuzzing).
 test: vet staticcheck tools unit fuzz
 
-# cfn-lint alone (also part of make test, through shared/template's TestCfnLint, which fails
+# cfn-lint alone (also part of make test, through internal/template's TestCfnLint, which fails
 # under CI=true when cfn-lint is missing and is skipped with a message otherwise).
 cfn-lint:
 	@command -v cfn-lint >/dev/null || { echo "cfn-lint not found: pip install cfn-lint" >&2; exit 1; }
-	$(GO) test -count=1 -run '^TestCfnLint$$' -v ./shared/template/
+	$(GO) test -count=1 -run '^TestCfnLint$$' -v ./internal/template/
 
 vet:
 	$(GO) vet ./...
@@ -86,14 +86,14 @@ fuzz: fuzz-list
 # Speed and cost figures against kumo on this machine (a few
 # minutes): one line per figure on stdout, how they were measured on stderr.
 bench: tools
-	PATH="$(BIN):$$PATH" $(GO) run ./shared/bench/cmd/bench
+	PATH="$(BIN):$$PATH" $(GO) run ./cmd/bench
 
-# Reliability and security suites (shared/reliability) with more seeded fault
+# Reliability and security suites (internal/reliability) with more seeded fault
 # runs than `make test`; prints the figures, or the whole log on failure.
 RELIABILITY_RUNS ?= 500
 reliability: tools
 	@mkdir -p .cache
-	@PATH="$(BIN):$$PATH" RELIABILITY_RUNS=$(RELIABILITY_RUNS) $(GO) test -count=1 -v -timeout 30m ./shared/reliability/ \
+	@PATH="$(BIN):$$PATH" RELIABILITY_RUNS=$(RELIABILITY_RUNS) $(GO) test -count=1 -v -timeout 30m ./internal/reliability/ \
 		> .cache/reliability.log 2>&1 || { cat .cache/reliability.log; exit 1; }
 	@grep -E '^(faults_injected|fault_runs|bad_inputs|race_rounds)=' .cache/reliability.log
 
@@ -141,7 +141,7 @@ build:
 # Security Hub fake 4568, on all interfaces) until Ctrl-C, for
 # `sam local invoke --env-vars events/env.json` (see README).
 run: tools
-	PATH="$(BIN):$$PATH" SERVE=$(SERVE) $(GO) run ./shared/emulator/localrun
+	PATH="$(BIN):$$PATH" SERVE=$(SERVE) $(GO) run ./cmd/localrun
 
 # The pinned tools (tools/go.mod `tool` block): the emulators and staticcheck. A binary is rebuilt only
 # when tools/go.mod or go.sum is newer than it, so a second `make tools` does

@@ -29,7 +29,7 @@ import (
 	"sync"
 	"testing"
 
-	"github.com/snskeyguard/snskeyguard/shared/emulator"
+	"github.com/snskeyguard/snskeyguard/internal/emulator"
 )
 
 const (

@@ -32,7 +32,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/sns"
 
 	"github.com/snskeyguard/snskeyguard/internal/iamproxy"
-	"github.com/snskeyguard/snskeyguard/shared/emulator"
+	"github.com/snskeyguard/snskeyguard/internal/emulator"
 )
 
 // e2eFunctions maps an events/ file-name prefix to the function it feeds and

@@ -11,7 +11,7 @@ import (
 	"testing"
 
 	"github.com/snskeyguard/snskeyguard/internal/oracle"
-	"github.com/snskeyguard/snskeyguard/shared/emulator"
+	"github.com/snskeyguard/snskeyguard/internal/emulator"
 	"github.com/snskeyguard/snskeyguard/shared/policy"
 	"github.com/snskeyguard/snskeyguard/shared/rules"
 )

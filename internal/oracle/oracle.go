@@ -20,7 +20,7 @@ import (
 	"sync"
 	"testing"
 
-	"github.com/snskeyguard/snskeyguard/shared/emulator"
+	"github.com/snskeyguard/snskeyguard/internal/emulator"
 )
 
 // Decision is the evaluator's answer for one request.

@@ -14,7 +14,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/eventbridge"
 	ebtypes "github.com/aws/aws-sdk-go-v2/service/eventbridge/types"
 
-	"github.com/snskeyguard/snskeyguard/shared/emulator"
+	"github.com/snskeyguard/snskeyguard/internal/emulator"
 	"github.com/snskeyguard/snskeyguard/shared/rules"
 )
 

@@ -10,7 +10,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/snskeyguard/snskeyguard/shared/emulator"
+	"github.com/snskeyguard/snskeyguard/internal/emulator"
 )
 
 const (

@@ -12,7 +12,7 @@ const (
 // a member's through CROSS_ACCOUNT_ROLE_NAME), central with the function's
 // own credentials wherever the event came from (alerts go to the one alert
 // topic). The template's roles grant exactly the IAM actions of these methods
-// (shared/awsedge Permissions maps methods to actions; shared/template tests
+// (shared/awsedge Permissions maps methods to actions; internal/template tests
 // compare), and the guard's tests check that no handler calls a method
 // missing here. An unknown entry point needs nothing.
 func (s Settings) Needs(entry string) (inAccount, central []string) {

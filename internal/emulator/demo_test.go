@@ -117,7 +117,7 @@ func TestDemoSamples(t *testing.T) {
 		"kms-policy-02-compliant-cloudwatch-s3-events.json": samplePolicy02,
 		"kms-policy-04-sourcearn-wrongly-on-events.json":    samplePolicy04,
 	} {
-		want, err := os.ReadFile(filepath.Join("..", "rules", "testdata", name))
+		want, err := os.ReadFile(filepath.Join("..", "..", "shared", "rules", "testdata", name))
 		if err != nil {
 			t.Fatal(err)
 		}

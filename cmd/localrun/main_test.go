@@ -11,7 +11,7 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/snskeyguard/snskeyguard/shared/emulator"
+	"github.com/snskeyguard/snskeyguard/internal/emulator"
 )
 
 // testBuild uses emulator.BuildFunction (build to a private name, then

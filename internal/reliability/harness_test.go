@@ -21,7 +21,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/kms"
 
 	"github.com/snskeyguard/snskeyguard/shared/awsedge"
-	"github.com/snskeyguard/snskeyguard/shared/emulator"
+	"github.com/snskeyguard/snskeyguard/internal/emulator"
 	"github.com/snskeyguard/snskeyguard/shared/function"
 	"github.com/snskeyguard/snskeyguard/shared/guard"
 	"github.com/snskeyguard/snskeyguard/shared/policy"

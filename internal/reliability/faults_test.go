@@ -9,7 +9,7 @@ import (
 	"sync"
 	"testing"
 
-	"github.com/snskeyguard/snskeyguard/shared/emulator"
+	"github.com/snskeyguard/snskeyguard/internal/emulator"
 	"github.com/snskeyguard/snskeyguard/shared/guard"
 	"github.com/snskeyguard/snskeyguard/shared/plan"
 	"github.com/snskeyguard/snskeyguard/shared/policy"

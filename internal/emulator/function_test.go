@@ -29,7 +29,7 @@ func alive(pid int) bool {
 func TestFunctionUnderRIE(t *testing.T) {
 	RequireBinary(t, RIEBinary)
 	t0 := time.Now()
-	bin, err := BuildPackage("shared/emulator/testdata/echofn")
+	bin, err := BuildPackage("internal/emulator/testdata/echofn")
 	if err != nil {
 		t.Fatal(err)
 	}

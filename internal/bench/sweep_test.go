@@ -8,7 +8,7 @@ import (
 	"os"
 	"testing"
 
-	"github.com/snskeyguard/snskeyguard/shared/emulator"
+	"github.com/snskeyguard/snskeyguard/internal/emulator"
 	"github.com/snskeyguard/snskeyguard/shared/function"
 )
 
@@ -16,7 +16,7 @@ import (
 // against kumo (1,000 topics on 50 keys), so -cpuprofile and -memprofile show
 // where a sweep spends its time and allocations:
 //
-//	go test ./shared/bench -run '^$' -bench SweepInProcess -benchtime 3x -memprofile mem.out
+//	go test ./internal/bench -run '^$' -bench SweepInProcess -benchtime 3x -memprofile mem.out
 func BenchmarkSweepInProcess(b *testing.B) {
 	const topics, keys = 1000, 50
 	stack := emulator.NewStack(b, emulator.StackOptions{Kumo: emulator.KumoOptions{Seed: SweepSeed(topics, keys)}})

@@ -35,8 +35,8 @@ import (
 	"syscall"
 	"time"
 
-	"github.com/snskeyguard/snskeyguard/shared/bench"
-	"github.com/snskeyguard/snskeyguard/shared/emulator"
+	"github.com/snskeyguard/snskeyguard/internal/bench"
+	"github.com/snskeyguard/snskeyguard/internal/emulator"
 )
 
 func main() {
@@ -221,8 +221,8 @@ func coldStarts(ctx context.Context, root string, rounds int) ([]string, error) 
 	var vs []variant
 	for _, b := range []struct{ name, pkg string }{
 		{"topic-guard", "./functions/topic-guard"},
-		{"baseline", "./shared/bench/baseline"},
-		{"minimal", "./shared/bench/minimal"},
+		{"baseline", "./internal/bench/baseline"},
+		{"minimal", "./internal/bench/minimal"},
 	} {
 		bin, err := buildLambda(ctx, root, b.name, b.pkg)
 		if err != nil {

@@ -10,7 +10,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/kms"
 
-	"github.com/snskeyguard/snskeyguard/shared/emulator"
+	"github.com/snskeyguard/snskeyguard/internal/emulator"
 	"github.com/snskeyguard/snskeyguard/shared/guard"
 	"github.com/snskeyguard/snskeyguard/shared/plan"
 	"github.com/snskeyguard/snskeyguard/shared/policy"

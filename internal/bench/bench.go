@@ -18,7 +18,7 @@ import (
 	"strings"
 	"time"
 
-	"github.com/snskeyguard/snskeyguard/shared/emulator"
+	"github.com/snskeyguard/snskeyguard/internal/emulator"
 )
 
 // Minimum is the fewest AWS calls a sweep of topics on keys can make:

@@ -1,6 +1,6 @@
 package reliability
 
-// What shared/template already proves, and this file does not repeat:
+// What internal/template already proves, and this file does not repeat:
 //   - TestIAMGrantsOnlyTheAllowListAndWritesOnlyInRemediate: every IAM
 //     statement of template.yaml against the allow-list of actions per
 //     function, for every parameter combination, each on its narrowest resource;
@@ -32,7 +32,7 @@ import (
 
 	"github.com/awslabs/goformation/v7/intrinsics"
 
-	"github.com/snskeyguard/snskeyguard/shared/emulator"
+	"github.com/snskeyguard/snskeyguard/internal/emulator"
 	"github.com/snskeyguard/snskeyguard/shared/function"
 	"github.com/snskeyguard/snskeyguard/shared/guard"
 	"github.com/snskeyguard/snskeyguard/shared/plan"
@@ -214,7 +214,7 @@ func TestLogsHoldNoPolicyOrCredentials(t *testing.T) {
 	// A policy that cannot be parsed (its text must not be echoed either).
 	w.setPolicy(keyID, []byte(`{"Version":"2012-10-17","Statement":[{"Sid":"SecretSid","Effect":"Maybe"}]}`))
 	call("key-guard", putKeyPolicyEvent(keyID))
-	bad, _ := filepath.Glob("../trigger/testdata/bad/*.json")
+	bad, _ := filepath.Glob("../../shared/trigger/testdata/bad/*.json")
 	for _, f := range bad {
 		raw, _ := os.ReadFile(f)
 		for name := range handlers {
