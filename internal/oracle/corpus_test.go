@@ -10,8 +10,8 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/snskeyguard/snskeyguard/internal/oracle"
 	"github.com/snskeyguard/snskeyguard/internal/emulator"
+	"github.com/snskeyguard/snskeyguard/internal/oracle"
 	"github.com/snskeyguard/snskeyguard/shared/policy"
 	"github.com/snskeyguard/snskeyguard/shared/rules"
 )
