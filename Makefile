@@ -8,7 +8,7 @@ STATICCHECK := $(BIN)/staticcheck
 FUNCTIONS := topic-guard key-guard config-rule
 FUZZTIME ?= 20s
 
-.PHONY: test vet lint cfn-lint staticcheck unit fuzz fuzz-list tools run bench build clean reliability oracle-deps oracle \
+.PHONY: test vet lint cfn-lint staticcheck unit fuzz fuzz-list tools run bench build scan-build clean reliability oracle-deps oracle \
 	build-TopicGuardFunction build-KeyGuardFunction build-ConfigRuleFunction
 
 # make test: everything CI runs (vet, staticcheck, all tests incl. emulator end-to-end and cfn-lint on
@@ -135,6 +135,11 @@ build:
 	@for f in $(FUNCTIONS); do \
 		GOOS=linux GOARCH=arm64 CGO_ENABLED=0 $(GO) build -tags lambda.norpc -trimpath -ldflags="-s -w" -o .cache/dist/$$f/bootstrap ./functions/$$f || exit 1; \
 	done
+
+# The command-line scanner (`snskeyguard scan`) for this machine, in
+# .cache/dist/snskeyguard; GOOS/GOARCH cross-compile it.
+scan-build:
+	CGO_ENABLED=0 $(GO) build -trimpath -ldflags="-s -w" -o .cache/dist/snskeyguard ./cmd/snskeyguard
 
 # The main job, locally: emulated AWS, every function under aws-lambda-rie with every sample event.
 # make run SERVE=1 then keeps the emulators on fixed ports (kumo 4566, AWS Config fake 4567,

@@ -582,7 +582,8 @@ func (s *session) fixKey(ctx context.Context, ks *keyState, live []*topicState) 
 	if !ch.Changed {
 		return nil
 	}
-	act := report.Action{Type: report.ActionPutKeyPolicy, KeyARN: ks.key.ARN, Status: report.StatusPlanned, Changes: ch.Summary}
+	act := report.Action{Type: report.ActionPutKeyPolicy, KeyARN: ks.key.ARN, Status: report.StatusPlanned, Changes: ch.Summary,
+		Before: ks.key.Policy, After: ch.Policy}
 	oldHash := hash(ks.key.Policy)
 	if s.g.Settings.Mode == ModeRemediate {
 		act, err = s.writeKeyPolicy(ctx, ks, ch)
@@ -623,7 +624,7 @@ func (s *session) settle(ts *topicState) {
 // writeKeyPolicy re-reads the policy, re-plans on top of any outside edit,
 // writes once, reads back and confirms.
 func (s *session) writeKeyPolicy(ctx context.Context, ks *keyState, ch plan.Change) (report.Action, error) {
-	act := report.Action{Type: report.ActionPutKeyPolicy, KeyARN: ks.key.ARN, Changes: ch.Summary}
+	act := report.Action{Type: report.ActionPutKeyPolicy, KeyARN: ks.key.ARN, Changes: ch.Summary, Before: ks.key.Policy, After: ch.Policy}
 	for attempt := 0; ; attempt++ {
 		current, err := s.acct.KeyPolicy(ctx, ks.key.ARN)
 		if err != nil {
@@ -649,7 +650,7 @@ func (s *session) writeKeyPolicy(ctx context.Context, ks *keyState, ch plan.Chan
 				act.Status, act.Detail = report.StatusFailed, err.Error()
 				return act, nil
 			}
-			act.Changes = ch.Summary
+			act.Changes, act.Before, act.After = ch.Summary, current, ch.Policy
 			if !ch.Changed {
 				act.Status, act.Detail = report.StatusSkipped, "the key policy was changed by someone else and needs no fix now"
 				return act, nil
