@@ -107,92 +107,11 @@ var limitations = []known{
 }
 
 // knownEngineBugs are disagreements that are engine bugs, open while their
-// fixes are not merged. Empty this table as the fixes land: the test then
-// requires the engine to agree.
-var knownEngineBugs = []known{
-	{
-		id:    "variables-substituted-outside-2012",
-		kinds: "request judge",
-		why:   "the engine substitutes ${...} in policies whose Version is not 2012-10-17 (IAM compares them literally)",
-		match: func(is *issue) bool {
-			return is.version() != "2012-10-17" && is.anyCondition(func(op policy.Operator, key, v string) bool {
-				return strings.Contains(v, "${")
-			})
-		},
-	},
-	{
-		id:    "absent-variable-undecided",
-		kinds: "request judge",
-		why:   "a policy variable naming a key absent from the request makes its condition false (docs/DESIGN.md); the engine makes it undecided, so an Allow counts as granting and a Deny as an uncertain GRANT_DENIED",
-		match: func(is *issue) bool {
-			return is.anyCondition(func(op policy.Operator, key, v string) bool {
-				for _, name := range variables(v) {
-					if _, ok := is.lookup(name); !ok {
-						return true
-					}
-				}
-				return false
-			})
-		},
-	},
-	{
-		id:    "judge-context-keys-absent",
-		kinds: "judge",
-		why:   "Evaluate judges with a request context that lacks keys SNS and KMS always send (kms:EncryptionContextKeys, kms:KeySpec, kms:KeyUsage, kms:KeyOrigin, kms:ResourceAliases, aws:SecureTransport, aws:RequestedRegion, aws:CurrentTime, aws:EpochTime) and takes them as certainly absent",
-		match: func(is *issue) bool {
-			return is.kind == "judge" && is.anyCondition(func(op policy.Operator, key, v string) bool {
-				return judgeAbsent[strings.ToLower(key)]
-			})
-		},
-	},
-	{
-		id:    "confused-deputy-wildcards-counted",
-		kinds: "judge",
-		why:   "Evaluate reports no CONFUSED_DEPUTY finding for a grant whose aws:SourceAccount/aws:SourceArn patterns every account matches (StringLike \"????????????\", arn:aws:cloudwatch:*:*:alarm:*): another account's alarm may use the key",
-		match: func(is *issue) bool {
-			return is.kind == "judge" && is.ctx == "other"
-		},
-	},
-	{
-		id:    "events-grant-widened",
-		kinds: "widen",
-		why:   "plan: EventBridge is fixed by stripping conditions in place from a statement that grants more than kms:GenerateDataKey*/kms:Decrypt (kms:*, NotAction), so EventBridge gains Encrypt, CreateGrant, PutKeyPolicy ...",
-		match: func(is *issue) bool {
-			return is.kind == "widen" && is.principal == "events.amazonaws.com"
-		},
-	},
-}
-
-// judgeAbsent are keys of the real request that Evaluate's request context
-// does not carry.
-var judgeAbsent = map[string]bool{
-	"kms:encryptioncontextkeys": true, "kms:keyspec": true, "kms:keyusage": true, "kms:keyorigin": true,
-	"kms:resourcealiases": true, "aws:securetransport": true, "aws:requestedregion": true,
-	"aws:currenttime": true, "aws:epochtime": true,
-}
-
-// variables lists the policy variables named in a value (${name} or ${name, 'default'}).
-func variables(v string) []string {
-	var out []string
-	for {
-		i := strings.Index(v, "${")
-		if i < 0 {
-			return out
-		}
-		j := strings.IndexByte(v[i:], '}')
-		if j < 0 {
-			return out
-		}
-		name := v[i+2 : i+j]
-		if k := strings.IndexByte(name, ','); k >= 0 {
-			name = name[:k]
-		}
-		if name = strings.TrimSpace(name); name != "*" && name != "?" && name != "$" {
-			out = append(out, name)
-		}
-		v = v[i+j+1:]
-	}
-}
+// fixes are not merged: add an entry (id, kinds, why, match) when the oracle
+// finds one that cannot be fixed at once, and remove it with the fix (the
+// test fails on an entry that no longer matches anything). Empty: the engine
+// agrees with the oracle beyond the simulator limitations above.
+var knownEngineBugs = []known{}
 
 func (is *issue) doc() *policy.Document {
 	d, err := policy.Parse(is.policy)
