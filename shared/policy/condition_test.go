@@ -184,10 +184,18 @@ func TestEvalCondition(t *testing.T) {
 		{`{"StringEquals":{"aws:ResourceAccount":"${aws:SourceAccount}"}}`, True},
 		{`{"ArnLike":{"kms:EncryptionContext:aws:sns:topicArn":"arn:aws:sns:*:${aws:ResourceAccount}:*"}}`, True},
 		{`{"StringEquals":{"aws:ResourceAccount":"${aws:SourceArn}"}}`, Unknown},
-		// A variable naming an absent key fails the whole comparison, negated or not.
+		// A variable naming an absent key fails every comparison with its
+		// value: under a positive operator the other values (ORed) still
+		// match; a negated operator fails.
 		{`{"StringEquals":{"aws:ResourceAccount":"${aws:Missing}"}}`, False},
 		{`{"StringNotEquals":{"aws:ResourceAccount":"${aws:Missing}"}}`, False},
-		{`{"StringEquals":{"aws:ResourceAccount":["111122223333","${aws:Missing}"]}}`, False},
+		{`{"StringEquals":{"aws:ResourceAccount":["111122223333","${aws:Missing}"]}}`, True},
+		{`{"StringEquals":{"aws:ResourceAccount":["${aws:Missing}","777788889999"]}}`, False},
+		{`{"StringNotEquals":{"aws:ResourceAccount":["${aws:Missing}","777788889999"]}}`, False},
+		{`{"ArnLike":{"aws:SourceArn":["arn:aws:cloudwatch:*:${aws:Missing}:alarm:*","*"]}}`, True},
+		{`{"ForAnyValue:StringEquals":{"aws:TagKeys":["${aws:Missing}","team"]}}`, True},
+		{`{"ForAnyValue:StringNotEquals":{"aws:TagKeys":["${aws:Missing}","x"]}}`, False},
+		{`{"StringLike":{"aws:SourceArn":["${aws:Missing}"]}}`, False},
 		{`{"StringEqualsIfExists":{"aws:Missing2":"${aws:Missing}"}}`, True},
 		{`{"StringEquals":{"aws:ResourceAccount":"${aws:Missing, '111122223333'}"}}`, True},
 		{`{"StringNotEquals":{"aws:ResourceAccount":"${aws:SourceArn}"}}`, Unknown},
