@@ -142,15 +142,19 @@ func SNSContext(principal, topicARN, keyARN string, aliases []string, src Source
 }
 
 // PrincipalContext is the context of a request made by an AWS principal (a
-// role or an account's root) with its own credentials: no service keys, no
-// encryption-context keys beyond what the caller sends (none here).
-func PrincipalContext(keyARN string) Ctx {
+// role or an account's root, principalARN) with its own credentials: no
+// service keys, no encryption-context keys beyond what the caller sends (none
+// here). aws:PrincipalAccount is in every request and aws:PrincipalArn in
+// every signed one (IAM global condition keys page,
+// https://docs.aws.amazon.com/IAM/latest/UserGuide/reference_policies_condition-keys.html#condition-keys-principalarn).
+func PrincipalContext(principalARN, keyARN string) Ctx {
 	keyAccount := Account
 	if f := strings.SplitN(keyARN, ":", 6); len(f) == 6 && f[4] != "" {
 		keyAccount = f[4]
 	}
-	return Ctx{
+	c := Ctx{
 		"aws:PrincipalIsAWSService": {"false"},
+		"aws:PrincipalArn":          {principalARN},
 		"aws:ResourceAccount":       {keyAccount},
 		"aws:SecureTransport":       {"true"},
 		"aws:RequestedRegion":       {Region},
@@ -160,6 +164,10 @@ func PrincipalContext(keyARN string) Ctx {
 		"kms:KeyUsage":              {"ENCRYPT_DECRYPT"},
 		"kms:KeyOrigin":             {"AWS_KMS"},
 	}
+	if f := strings.SplitN(principalARN, ":", 6); len(f) == 6 && f[4] != "" {
+		c["aws:PrincipalAccount"] = []string{f[4]}
+	}
+	return c
 }
 
 // ExampleSourceARN is a concrete source ARN of the service in the account:

@@ -772,7 +772,7 @@ func gridFor(f fix) []gridCell {
 			label string
 			src   oracle.Source
 		}{{"own", oracle.Source{Account: acct, ARN: "arn:aws:cloudwatch:" + region + ":" + acct + ":alarm:oracle-alarm"}}, {"other", oracle.Source{Account: oracle.OtherAccount, ARN: "arn:aws:cloudwatch:" + region + ":" + oracle.OtherAccount + ":alarm:oracle-alarm"}}, {"none", oracle.Source{}}} {
-			ctx := oracle.PrincipalContext(f.keyARN)
+			ctx := oracle.PrincipalContext(p, f.keyARN)
 			if !c.src.None() {
 				ctx["aws:SourceAccount"] = []string{c.src.Account}
 				ctx["aws:SourceArn"] = []string{c.src.ARN}
