@@ -58,7 +58,7 @@ var limitations = []known{
 	{
 		id:  "foranyvalue-ifexists-on-absent-key",
 		url: "https://docs.aws.amazon.com/IAM/latest/UserGuide/reference_policies_elements_condition_operators.html#Conditions_IfExists",
-		why: "...IfExists: \"If the key is not present, evaluate the condition element as true\"; the simulator applies ForAnyValue first (false on an absent key). The documentation does not single out the combination; practitioners report IAM behaving as the simulator does, so the engine should treat it as undecided rather than true",
+		why: "...IfExists: \"If the key is not present, evaluate the condition element as true\"; the simulator applies ForAnyValue first (false on an absent key). The documentation does not single out the combination; practitioners report IAM behaving as the simulator does, so the engine treats it as undecided (its judge findings are uncertain; the request-level verdict counts an undecided Allow as possible)",
 		match: func(is *issue) bool {
 			return is.anyCondition(func(op policy.Operator, key, v string) bool {
 				_, present := is.lookup(key)

@@ -232,6 +232,16 @@ func evalAbsent(op Operator, k ConditionKey) Tri {
 		return evalNull(k, false)
 	}
 	switch {
+	case op.IfExists && op.Qualifier == "ForAnyValue":
+		// The two rules disagree here: ...IfExists "If the key is not
+		// present, evaluate the condition element as true"
+		// (https://docs.aws.amazon.com/IAM/latest/UserGuide/reference_policies_elements_condition_operators.html#Conditions_IfExists),
+		// ForAnyValue "tests whether at least one member of the set of
+		// request context key values matches", and an absent key has none
+		// (https://docs.aws.amazon.com/IAM/latest/UserGuide/reference_policies_condition-single-vs-multi-valued-context-keys.html#reference_policies_condition-multi-valued-context-keys).
+		// No page says which wins, and IAM is reported to follow
+		// ForAnyValue: undecided, so no verdict rests on it.
+		return Unknown
 	case op.IfExists:
 		return True
 	case op.Qualifier == "ForAllValues":
