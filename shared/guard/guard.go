@@ -25,23 +25,49 @@ import (
 	"github.com/snskeyguard/snskeyguard/shared/rules"
 )
 
-// Account is what the guard needs from AWS in one account. shared/awsedge
-// implements it; tests use an in-memory fake.
-type Account interface {
+// The guard's view of AWS in one account, by capability. shared/awsedge
+// implements all of them; tests use an in-memory fake; a caller that needs
+// one capability takes only that interface.
+
+// Topics reads SNS topics and re-points a topic at another key.
+type Topics interface {
 	GetTopic(ctx context.Context, topicARN string) (rules.Topic, error)
 	TopicTags(ctx context.Context, topicARN string) (map[string]string, error)
 	ListTopics(ctx context.Context) ([]string, error)
 	SetTopicKey(ctx context.Context, topicARN, keyID string) error
+}
+
+// Keys reads KMS keys and writes a key policy.
+type Keys interface {
 	DescribeKey(ctx context.Context, keyID string) (rules.Key, error)
 	KeyPolicy(ctx context.Context, keyID string) ([]byte, error)
 	PutKeyPolicy(ctx context.Context, keyID string, policy []byte) error
 	KeyAliases(ctx context.Context, keyID string) ([]string, error)
 	KeyTags(ctx context.Context, keyID string) (map[string]string, error)
+}
+
+// Sources discovers the AWS sources that publish to topics: CloudWatch
+// alarms and EventBridge rules, by topic ARN.
+type Sources interface {
 	AlarmTopics(ctx context.Context) (map[string][]string, error)
 	RuleTopics(ctx context.Context) (map[string][]string, error)
+}
+
+// Outputs are where the guard reports: alerts (SNS), AWS Config
+// evaluations, Security Hub findings.
+type Outputs interface {
 	Publish(ctx context.Context, topicARN, subject, message string, attrs map[string]string) error
 	PutEvaluations(ctx context.Context, resultToken string, evals []configrule.Evaluation) error
 	ImportFindings(ctx context.Context, findings []HubFinding) error
+}
+
+// Account is every capability in one account: what one evaluation session
+// holds.
+type Account interface {
+	Topics
+	Keys
+	Sources
+	Outputs
 }
 
 // ErrClass is how the guard treats an AWS error (classified once, at the
@@ -136,7 +162,7 @@ type keyState struct {
 type session struct {
 	g        *Guard
 	acct     Account
-	central  Account              // the function's own account, for alerts (alertAccount)
+	central  Outputs              // the function's own account, for alerts (alertAccount)
 	keys     map[string]*keyState // by reference and by ARN
 	alarms   map[string][]string
 	rules    map[string][]string
