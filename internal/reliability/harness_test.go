@@ -20,8 +20,8 @@ import (
 	"github.com/aws/aws-sdk-go-v2/credentials"
 	"github.com/aws/aws-sdk-go-v2/service/kms"
 
-	"github.com/snskeyguard/snskeyguard/shared/awsedge"
 	"github.com/snskeyguard/snskeyguard/internal/emulator"
+	"github.com/snskeyguard/snskeyguard/shared/awsedge"
 	"github.com/snskeyguard/snskeyguard/shared/function"
 	"github.com/snskeyguard/snskeyguard/shared/guard"
 	"github.com/snskeyguard/snskeyguard/shared/policy"
@@ -101,6 +101,8 @@ var figures struct {
 	faultRuns, faultRunsFixed, faultRunsFixedAfterFaults, faultRunsErr int
 	badInputs                                                          int
 	raceRuns, raceRoundsIncomplete                                     int
+	editRuns, editsOverwritten                                         int
+	announceRuns, announceFixes, fixesUnannounced, announceDuplicates  int
 }
 
 func count(f func()) {
@@ -136,6 +138,9 @@ func TestMain(m *testing.M) {
 		figures.faultRuns, figures.faultRunsFixed, figures.faultRunsFixedAfterFaults, figures.faultRunsErr)
 	fmt.Printf("bad_inputs=%d bad_inputs_min=%d\n", figures.badInputs, minBadEvents+minBadPolicies+minOddPolicies)
 	fmt.Printf("race_rounds=%d race_rounds_incomplete_until_next_run=%d\n", figures.raceRuns, figures.raceRoundsIncomplete)
+	fmt.Printf("edits_overwritten=%d edit_runs=%d\n", figures.editsOverwritten, figures.editRuns)
+	fmt.Printf("fixes_unannounced=%d announce_runs=%d fixes_applied=%d announcements_duplicated=%d\n",
+		figures.fixesUnannounced, figures.announceRuns, figures.announceFixes, figures.announceDuplicates)
 	figures.Unlock()
 	os.Exit(code)
 }

@@ -225,7 +225,7 @@ func evaluationID(e report.Evaluation) string {
 	case 1:
 		return ids[0]
 	}
-	return announcementID(e.ResourceID, strings.Join(ids, ","), "")
+	return AnnouncementID(e.ResourceID, strings.Join(ids, ","), "")
 }
 
 // truncateSubject keeps an SNS subject within 100 characters, keeping a

@@ -22,12 +22,12 @@ const (
 	publishBackoff  = 200 * time.Millisecond
 )
 
-// announcementID names an applied write and every alert announcing it:
+// AnnouncementID names an applied write and every alert announcing it:
 // the resource, and the meaning (policy.Document.Digest) of its state before
 // and after. A retry that finds the same write in place re-sends with the
 // same ID, so a duplicate is recognisable; the digests never carry policy
 // text.
-func announcementID(resource, before, after string) string {
+func AnnouncementID(resource, before, after string) string {
 	h := sha256.Sum256([]byte(resource + "\n" + before + "\n" + after))
 	return hex.EncodeToString(h[:12])
 }

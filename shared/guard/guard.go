@@ -674,7 +674,7 @@ func (s *session) writeKeyPolicy(ctx context.Context, ks *keyState, ch plan.Chan
 			act.Status, act.Detail = report.StatusFailed, "the key policy read back differs from the one written"
 			return act, nil
 		}
-		act.ID = announcementID(ks.key.ARN, policyDigest(ks.key.Parsed, ks.key.Policy), policyDigest(nil, back))
+		act.ID = AnnouncementID(ks.key.ARN, policyDigest(ks.key.Parsed, ks.key.Policy), policyDigest(nil, back))
 		setPolicy(&ks.key, back)
 		act.Status = report.StatusApplied
 		return act, nil
@@ -733,7 +733,7 @@ func (s *session) setTopicKey(ctx context.Context, ts *topicState, rk *keyState,
 		return nil
 	}
 	act.Status = report.StatusApplied
-	act.ID = announcementID(ts.arn, ts.topic.KMSMasterKeyID, rk.key.ARN)
+	act.ID = AnnouncementID(ts.arn, ts.topic.KMSMasterKeyID, rk.key.ARN)
 	ts.topic.KMSMasterKeyID = rk.key.ARN
 	ts.result = rules.Evaluate(s.input(ts, &rk.key))
 	s.settle(ts)

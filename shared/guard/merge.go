@@ -80,7 +80,7 @@ func (s *session) reconcileEdit(ctx context.Context, target *keyState, req trigg
 		}
 		wantRaw = fixed.Policy
 	}
-	alert := KeyEditAlert{ID: announcementID(target.key.ARN, edit.Digest(), want.Digest()), Mode: s.g.Settings.Mode,
+	alert := KeyEditAlert{ID: AnnouncementID(target.key.ARN, edit.Digest(), want.Digest()), Mode: s.g.Settings.Mode,
 		Key: target.key.ARN, EventID: req.EventID, Actor: req.Actor, Changes: fixed.Summary, Topics: arnsOf(topics),
 		EventPolicy: edit.Digest(), Found: cur.Digest(), Left: want.Digest()}
 	if fixed.Changed && want.Equal(cur) {
