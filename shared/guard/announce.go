@@ -48,9 +48,13 @@ func policyDigest(doc *policy.Document, raw []byte) string {
 // UnannouncedError fails an invocation whose write was applied but whose
 // announcement could not be published after every attempt. It is retryable
 // (EventBridge's and Lambda's retries run the event again), and it carries
-// the announcements themselves: the Lambda on-failure destination (the
-// dead-letter queue) keeps the function's error message with the event, so
-// the announcement outlives the invocation even if every retry fails.
+// the announcements themselves: the template's on-failure destination (the
+// dead-letter queue) receives an invocation record with the request and the
+// response, that is the event and this error's message, so the announcement
+// outlives the invocation even if every retry fails ("The invocation record
+// contains details about the request and response in JSON format";
+// a plain dead-letter queue would keep only the event:
+// https://docs.aws.amazon.com/lambda/latest/dg/invocation-async-retain-records.html).
 type UnannouncedError struct {
 	Announcements []Announcement
 	Err           error
