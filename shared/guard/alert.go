@@ -77,6 +77,10 @@ func (s *session) alerts(ctx context.Context, evals []report.Evaluation) ([]repo
 				continue
 			}
 			if s.g.class(err) == ErrRetryable {
+				if len(unsent) > 0 {
+					// The invocation fails anyway: it must carry what was applied and not announced.
+					return nil, &UnannouncedError{Announcements: unsent, Err: fmt.Errorf("publish alert: %w", err)}
+				}
 				return nil, s.g.fault("publish alert", err)
 			}
 			act.Status, act.Detail = report.StatusFailed, err.Error()

@@ -294,3 +294,25 @@ func TestFindingAlertTerminalErrorIsReported(t *testing.T) {
 		t.Fatalf("alert action %+v after %d attempts", last, f.calls["Publish"])
 	}
 }
+
+// A fix triggered by a topic event: the unsent announcement travels in the
+// invocation's error (the dead-letter queue keeps it), with the id the
+// report's write carries.
+func TestUnannouncedTopicEventFixIsCarriedByTheError(t *testing.T) {
+	f := newFake()
+	k := f.addKey(mergeKeyID, olderPolicy, "alias/shared")
+	f.addTopic("alarms", "alias/shared", cwTopicPol)
+	g := newGuard(f, ModeRemediate)
+	g.Sleep = instant
+	f.errs["Publish"] = apiErr("Throttled")
+	_, err := g.HandleTopicEvent(context.Background(), createTopic(t, "alarms"))
+	var un *UnannouncedError
+	if !errors.As(err, &un) || len(un.Announcements) != 1 || len(f.puts) != 1 {
+		t.Fatalf("want the applied fix's announcement in the error, got %v (writes %d)", err, len(f.puts))
+	}
+	doc := mustDoc(t, string(k.Policy))
+	want := AnnouncementID(k.ARN, mustDoc(t, olderPolicy).Digest(), doc.Digest())
+	if un.Announcements[0].ID != want || un.Announcements[0].Attrs[attrAnnouncementID] != want || !strings.Contains(err.Error(), want) {
+		t.Fatalf("announcement id %s, want %s (key, digest before, digest after)", un.Announcements[0].ID, want)
+	}
+}
