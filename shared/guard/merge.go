@@ -83,7 +83,7 @@ func (s *session) reconcileEdit(ctx context.Context, target *keyState, req trigg
 	alert := KeyEditAlert{ID: AnnouncementID(target.key.ARN, edit.Digest(), want.Digest()), Mode: s.g.Settings.Mode,
 		Key: target.key.ARN, EventID: req.EventID, Actor: req.Actor, Changes: fixed.Summary, Topics: arnsOf(topics),
 		EventPolicy: edit.Digest(), Found: cur.Digest(), Left: want.Digest()}
-	if fixed.Changed && want.Equal(cur) {
+	if fixed.Changed && want.Equal(cur) && s.g.Settings.Mode == ModeRemediate {
 		alert.Kind, alert.Resent = "remediated", true
 		act, err := s.announceKey(ctx, alert, "KMS key %s: fix announced again")
 		return []report.Action{act}, err
