@@ -101,7 +101,7 @@ var figures struct {
 	faultRuns, faultRunsFixed, faultRunsFixedAfterFaults, faultRunsErr int
 	badInputs                                                          int
 	raceRuns, raceRoundsIncomplete                                     int
-	editRuns, editsOverwritten                                         int
+	editRuns, editsOverwritten, editsDeadLettered                      int
 	announceRuns, announceFixes, fixesUnannounced, announceDuplicates  int
 }
 
@@ -138,7 +138,8 @@ func TestMain(m *testing.M) {
 		figures.faultRuns, figures.faultRunsFixed, figures.faultRunsFixedAfterFaults, figures.faultRunsErr)
 	fmt.Printf("bad_inputs=%d bad_inputs_min=%d\n", figures.badInputs, minBadEvents+minBadPolicies+minOddPolicies)
 	fmt.Printf("race_rounds=%d race_rounds_incomplete_until_next_run=%d\n", figures.raceRuns, figures.raceRoundsIncomplete)
-	fmt.Printf("edits_overwritten=%d edit_runs=%d\n", figures.editsOverwritten, figures.editRuns)
+	fmt.Printf("edits_overwritten=%d edit_runs=%d edit_events_dead_lettered_then_redriven=%d\n",
+		figures.editsOverwritten, figures.editRuns, figures.editsDeadLettered)
 	fmt.Printf("fixes_unannounced=%d announce_runs=%d fixes_applied=%d announcements_duplicated=%d\n",
 		figures.fixesUnannounced, figures.announceRuns, figures.announceFixes, figures.announceDuplicates)
 	figures.Unlock()
