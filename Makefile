@@ -96,7 +96,7 @@ reliability: tools
 	@mkdir -p .cache
 	@PATH="$(BIN):$$PATH" RELIABILITY_RUNS=$(RELIABILITY_RUNS) $(GO) test -count=1 -v -timeout 30m ./internal/reliability/ \
 		> .cache/reliability.log 2>&1 || { cat .cache/reliability.log; exit 1; }
-	@grep -E '^(faults_injected|fault_runs|bad_inputs|race_rounds)=' .cache/reliability.log
+	@grep -E '^(faults_injected|fault_runs|bad_inputs|race_rounds|edits_overwritten|fixes_unannounced)=' .cache/reliability.log
 
 # The IAM oracle (internal/oracle): @cloud-copilot/iam-simulate at the version
 # pinned in internal/oracle/package-lock.json, installed with `npm ci` into the

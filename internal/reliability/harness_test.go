@@ -101,6 +101,8 @@ var figures struct {
 	faultRuns, faultRunsFixed, faultRunsFixedAfterFaults, faultRunsErr int
 	badInputs                                                          int
 	raceRuns, raceRoundsIncomplete                                     int
+	editRuns, editsOverwritten, editsDeadLettered                      int
+	announceRuns, announceFixes, fixesUnannounced, announceDuplicates  int
 }
 
 func count(f func()) {
@@ -136,6 +138,10 @@ func TestMain(m *testing.M) {
 		figures.faultRuns, figures.faultRunsFixed, figures.faultRunsFixedAfterFaults, figures.faultRunsErr)
 	fmt.Printf("bad_inputs=%d bad_inputs_min=%d\n", figures.badInputs, minBadEvents+minBadPolicies+minOddPolicies)
 	fmt.Printf("race_rounds=%d race_rounds_incomplete_until_next_run=%d\n", figures.raceRuns, figures.raceRoundsIncomplete)
+	fmt.Printf("edits_overwritten=%d edit_runs=%d edit_events_dead_lettered_then_redriven=%d\n",
+		figures.editsOverwritten, figures.editRuns, figures.editsDeadLettered)
+	fmt.Printf("fixes_unannounced=%d announce_runs=%d fixes_applied=%d announcements_duplicated=%d\n",
+		figures.fixesUnannounced, figures.announceRuns, figures.announceFixes, figures.announceDuplicates)
 	figures.Unlock()
 	os.Exit(code)
 }

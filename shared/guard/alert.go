@@ -27,7 +27,10 @@ type HubFinding struct {
 
 // Alert is the JSON message published to ALERT_TOPIC_ARN.
 type Alert struct {
-	Kind       string            `json:"kind"` // "finding" or "remediated"
+	// ID is the announcement id of the change the alert announces (empty
+	// for a finding): the same in every re-sent copy.
+	ID         string            `json:"announcementId,omitempty"`
+	Kind       string            `json:"kind"` // "finding", "remediated" or "merged"
 	Mode       string            `json:"mode"`
 	Topic      string            `json:"topicArn"`
 	Compliance string            `json:"compliance"`
@@ -41,6 +44,8 @@ type Alert struct {
 // the guard changed, and imports findings into Security Hub when enabled.
 func (s *session) alerts(ctx context.Context, evals []report.Evaluation) ([]report.Evaluation, error) {
 	var hub []HubFinding
+	var unsent []Announcement
+	var lastErr error
 	for i := range evals {
 		e := &evals[i]
 		if len(e.Findings) == 0 {
@@ -60,19 +65,31 @@ func (s *session) alerts(ctx context.Context, evals []report.Evaluation) ([]repo
 			continue
 		}
 		subject, body, attrs := alertMessage(s.g.Settings.Mode, kind, *e)
-		act := report.Action{Type: report.ActionAlert, TopicARN: s.g.Settings.AlertTopicARN, Status: report.StatusApplied}
-		central, err := s.alertAccount(ctx)
-		if err == nil {
-			err = central.Publish(ctx, s.g.Settings.AlertTopicARN, subject, body, attrs)
-		}
-		if err != nil {
+		ann := Announcement{ID: attrs[attrAnnouncementID], Subject: subject, Body: body, Attrs: attrs}
+		act := report.Action{Type: report.ActionAlert, TopicARN: s.g.Settings.AlertTopicARN, Status: report.StatusApplied, ID: ann.ID}
+		if err := s.publish(ctx, ann); err != nil {
+			if kind == "remediated" {
+				// An applied change must be announced: the invocation fails
+				// with the announcement (docs/DESIGN.md, "Announcements").
+				s.g.log().Error("applied change not announced", "topic", e.ResourceID, "announcementId", ann.ID, "error", err)
+				unsent = append(unsent, ann)
+				lastErr = err
+				continue
+			}
 			if s.g.class(err) == ErrRetryable {
+				if len(unsent) > 0 {
+					// The invocation fails anyway: it must carry what was applied and not announced.
+					return nil, &UnannouncedError{Announcements: unsent, Err: fmt.Errorf("publish alert: %w", err)}
+				}
 				return nil, s.g.fault("publish alert", err)
 			}
 			act.Status, act.Detail = report.StatusFailed, err.Error()
 		}
 		s.g.log().Info("alert", "topic", e.ResourceID, "kind", kind, "codes", codes(e.Findings), "status", act.Status)
 		e.Actions = append(e.Actions, act)
+	}
+	if len(unsent) > 0 {
+		return nil, &UnannouncedError{Announcements: unsent, Err: fmt.Errorf("publish alert: %w", lastErr)}
 	}
 	if len(hub) > 0 {
 		if err := s.acct.ImportFindings(ctx, hub); err != nil {
@@ -136,17 +153,19 @@ func alertMessage(mode, kind string, e report.Evaluation) (string, string, map[s
 		}
 		subject = fmt.Sprintf("SNS topic %s: %s (%s)", name, what, strings.Join(cs, ", "))
 	}
-	if len(subject) > 100 {
-		subject = subject[:97] + "..."
-	}
-	body, _ := json.MarshalIndent(Alert{Kind: kind, Mode: mode, Topic: e.ResourceID, Compliance: e.Compliance,
+	subject = truncateSubject(subject)
+	body, _ := json.MarshalIndent(Alert{ID: evaluationID(e), Kind: kind, Mode: mode, Topic: e.ResourceID, Compliance: e.Compliance,
 		Findings: e.Findings, Actions: e.Actions, Cost: e.KMSCost}, "", "  ")
+	if id := evaluationID(e); id != "" {
+		subject = truncateSubject(subject + " [" + id + "]")
+	}
 	attrs := map[string]string{
-		"kind":       kind,
-		"compliance": e.Compliance,
-		"codes":      strings.Join(cs, ","),
-		"topicArn":   e.ResourceID,
-		"mode":       mode,
+		attrAnnouncementID: evaluationID(e),
+		"kind":             kind,
+		"compliance":       e.Compliance,
+		"codes":            strings.Join(cs, ","),
+		"topicArn":         e.ResourceID,
+		"mode":             mode,
 	}
 	return subject, string(body), attrs
 }
@@ -189,4 +208,39 @@ func hubFindings(e report.Evaluation) []HubFinding {
 			Severity: sev, Resolved: resolved})
 	}
 	return out
+}
+
+// attrAnnouncementID is the message attribute carrying the announcement id.
+const attrAnnouncementID = "announcementId"
+
+// evaluationID is the announcement id of an evaluation's alert: the id of
+// its applied write, or, when several writes were applied (a key fix and a
+// re-point), a digest of their ids; "" when nothing was applied.
+func evaluationID(e report.Evaluation) string {
+	var ids []string
+	for _, a := range e.Actions {
+		if a.Status == report.StatusApplied && a.Type != report.ActionAlert && a.ID != "" {
+			ids = append(ids, a.ID)
+		}
+	}
+	switch len(ids) {
+	case 0:
+		return ""
+	case 1:
+		return ids[0]
+	}
+	return AnnouncementID(e.ResourceID, strings.Join(ids, ","), "")
+}
+
+// truncateSubject keeps an SNS subject within 100 characters, keeping a
+// trailing announcement id whole.
+func truncateSubject(subject string) string {
+	if len(subject) <= 100 {
+		return subject
+	}
+	if i := strings.LastIndex(subject, " ["); i >= 0 && strings.HasSuffix(subject, "]") && len(subject)-i < 40 {
+		tail := subject[i:]
+		return subject[:100-len(tail)-3] + "..." + tail
+	}
+	return subject[:97] + "..."
 }

@@ -26,6 +26,9 @@ type fakeAccount struct {
 	rulesIdx map[string][]string
 
 	errs map[string]error // operation -> error returned (once when onceErr)
+	// failFirst makes the next n calls of an operation fail with errs[op]
+	// (then errs[op] is dropped); operations not listed fail while errs[op] is set.
+	failFirst map[string]int
 	// beforePut runs just before PutKeyPolicy stores (to simulate races).
 	beforeGet func(call int)
 	// beforeTopic runs before the n-th GetTopicAttributes answers.
@@ -96,10 +99,19 @@ func (f *fakeAccount) call(op string) error {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	f.calls[op]++
-	if err, ok := f.errs[op]; ok {
-		return err
+	err, ok := f.errs[op]
+	if !ok {
+		return nil
 	}
-	return nil
+	if n, counted := f.failFirst[op]; counted {
+		if n <= 1 {
+			delete(f.errs, op)
+			delete(f.failFirst, op)
+		} else {
+			f.failFirst[op] = n - 1
+		}
+	}
+	return err
 }
 
 func (f *fakeAccount) resolve(ref string) (*rules.Key, bool) {

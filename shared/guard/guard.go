@@ -98,6 +98,9 @@ type Guard struct {
 	Classify func(error) ErrClass
 	Log      *slog.Logger
 	Now      func() time.Time
+	// Sleep waits between attempts to publish an alert (nil: a timer that
+	// stops with ctx). Tests make it instant.
+	Sleep func(ctx context.Context, d time.Duration) error
 }
 
 // RetryableError wraps an AWS fault a retry can fix: the invocation fails so
@@ -698,6 +701,7 @@ func (s *session) writeKeyPolicy(ctx context.Context, ks *keyState, ch plan.Chan
 			act.Status, act.Detail = report.StatusFailed, "the key policy read back differs from the one written"
 			return act, nil
 		}
+		act.ID = AnnouncementID(ks.key.ARN, policyDigest(ks.key.Parsed, ks.key.Policy), policyDigest(nil, back))
 		setPolicy(&ks.key, back)
 		act.Status = report.StatusApplied
 		return act, nil
@@ -756,6 +760,7 @@ func (s *session) setTopicKey(ctx context.Context, ts *topicState, rk *keyState,
 		return nil
 	}
 	act.Status = report.StatusApplied
+	act.ID = AnnouncementID(ts.arn, ts.topic.KMSMasterKeyID, rk.key.ARN)
 	ts.topic.KMSMasterKeyID = rk.key.ARN
 	ts.result = rules.Evaluate(s.input(ts, &rk.key))
 	s.settle(ts)

@@ -84,7 +84,12 @@ func (g *Guard) HandleKeyEvent(ctx context.Context, raw []byte) (report.Report, 
 		rep.Skipped = "exempt resource: " + target.exempt
 		return rep, nil
 	}
+	keyActs, err := s.reconcileEdit(ctx, target, req, mine)
+	if err != nil {
+		return report.Report{}, err
+	}
 	rep, err = g.finish(ctx, s, rep, mine)
+	rep.KeyActions = keyActs
 	if err == nil {
 		rep.Summarize(report.MaxEvaluations)
 	}

@@ -84,6 +84,11 @@ func SID(principal string) string {
 	return b.String()
 }
 
+// OwnSID reports whether a Sid is one the planner writes (SID's form).
+func OwnSID(sid string) bool {
+	return strings.HasPrefix(sid, sidPrefix) && len(sid) > len(sidPrefix)
+}
+
 // target is a validated, merged grant.
 type target struct {
 	principal string

@@ -2,6 +2,8 @@ package policy
 
 import (
 	"bytes"
+	"crypto/sha256"
+	"encoding/hex"
 	"encoding/json"
 	"fmt"
 	"slices"
@@ -180,4 +182,39 @@ func canonicalJSON(raw json.RawMessage) string {
 		return string(raw)
 	}
 	return buf.String()
+}
+
+// Digest is a short hex digest of the document's meaning: two documents
+// share it exactly when Equal holds (up to a SHA-256 collision), whatever
+// their layout. It names a policy in alerts and logs without its text.
+func (d *Document) Digest() string {
+	ks := make([]string, len(d.Statements))
+	for i, s := range d.Statements {
+		ks[i] = s.canonical()
+	}
+	slices.Sort(ks)
+	unknown := make([]string, 0, len(d.meta.unknown))
+	for name, raw := range d.meta.unknown {
+		unknown = append(unknown, name+"="+canonicalJSON(raw))
+	}
+	slices.Sort(unknown)
+	b, _ := json.Marshal(struct {
+		Version, ID string
+		Unknown     []string
+		Statements  []string
+	}{d.Version, d.ID, unknown, ks})
+	h := sha256.Sum256(b)
+	return hex.EncodeToString(h[:16])
+}
+
+// Has reports whether the document holds a statement that means the same as
+// s (Equal's rules for one statement, Sid included).
+func (d *Document) Has(s *Statement) bool {
+	k := s.canonical()
+	for _, o := range d.Statements {
+		if o.canonical() == k {
+			return true
+		}
+	}
+	return false
 }

@@ -30,6 +30,10 @@ type Report struct {
 	Evaluations []Evaluation `json:"evaluations"`
 	// APICalls counts the AWS calls this invocation made, by Service.Operation.
 	APICalls map[string]int `json:"apiCalls,omitempty"`
+	// KeyActions are what key-guard did to the key itself, beside any
+	// topic: an administrator's overwritten edit merged back, an
+	// announcement re-sent.
+	KeyActions []Action `json:"keyActions,omitempty"`
 	// Summary is set when the report covers several topics.
 	Summary *Summary `json:"summary,omitempty"`
 }
@@ -61,6 +65,11 @@ type Action struct {
 	// an After its user confirmed.
 	Before []byte `json:"-"`
 	After  []byte `json:"-"`
+	// ID names an applied write, and the alerts that announce it, stably:
+	// a digest of the resource and of its state before and after
+	// (docs/DESIGN.md, "Announcements"). A re-sent announcement carries
+	// the same ID, so a duplicate is recognisable.
+	ID string `json:"announcementId,omitempty"`
 }
 
 // New returns an empty report for mode with non-nil slices (so JSON shows []).

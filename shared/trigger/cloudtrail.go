@@ -289,6 +289,11 @@ func decodeKeyCall(r Request, detail, params object) (Request, error) {
 		return Request{}, malformed("key %s is not in the event's account %s and region %s", key, r.Account, r.Region)
 	}
 	r.KeyID = key.String()
+	if r.EventName == "PutKeyPolicy" {
+		if r.Policy, err = params.str("policy"); err != nil {
+			return Request{}, err
+		}
+	}
 	return r, nil
 }
 

@@ -143,8 +143,12 @@ func TestGoodCorpus(t *testing.T) {
 	cross := r
 	cross.Account, cross.TopicARN = "444455556666", "arn:aws:sns:us-east-1:444455556666:shared-alerts"
 	want["ct-SetTopicAttributes-cross-account.json"] = cross
-	want["ct-sample-kms-PutKeyPolicy.json"] = kms("PutKeyPolicy", "")
+	// A PutKeyPolicy request keeps the policy text it wrote, exactly.
+	pkp := kms("PutKeyPolicy", "")
+	pkp.Policy = "{\n  \"Version\": \"2012-10-17\",\n  \"Id\": \"key-consolepolicy-3\",\n  \"Statement\": [\n    {\n      \"Sid\": \"Enable IAM User Permissions\",\n      \"Effect\": \"Allow\",\n      \"Principal\": {\n        \"AWS\": \"arn:aws:iam::111122223333:root\"\n      },\n      \"Action\": \"kms:*\",\n      \"Resource\": \"*\"\n    },\n    {\n      \"Sid\": \"AllowCloudWatchAlarmsToUseKey\",\n      \"Effect\": \"Allow\",\n      \"Principal\": {\n        \"Service\": \"cloudwatch.amazonaws.com\"\n      },\n      \"Action\": [\n        \"kms:GenerateDataKey*\",\n        \"kms:Decrypt\"\n      ],\n      \"Resource\": \"*\"\n    }\n  ]\n}"
+	want["ct-sample-kms-PutKeyPolicy.json"] = pkp
 	cn := kms("PutKeyPolicy", "")
+	cn.Policy = "{}"
 	cn.Region, cn.Partition, cn.KeyID = "cn-north-1", "aws-cn", "arn:aws-cn:kms:cn-north-1:"+acct+":key/"+kid
 	want["ct-cn-PutKeyPolicy-bare-key-id.json"] = cn
 	want["ct-UpdateAlias.json"] = kms("UpdateAlias", "alias/my_alias")

@@ -45,6 +45,12 @@ func withTopic(r Request, t string) Request { r.TopicARN = t; return r }
 func withKey(r Request, k string) Request   { r.KeyID = k; return r }
 func withSkip(r Request, s string) Request  { r.Skip = s; return r }
 
+// withPolicy sets the policy a PutKeyPolicy event carries (requestParameters.policy).
+func withPolicy(r Request, p string) Request { r.Policy = p; return r }
+
+// defaultKeyPolicy is the policy the sample PutKeyPolicy events write.
+const defaultKeyPolicy = "{\n  \"Version\": \"2012-10-17\",\n  \"Id\": \"key-default-1\",\n  \"Statement\": [\n    {\n      \"Sid\": \"Enable IAM User Permissions\",\n      \"Effect\": \"Allow\",\n      \"Principal\": {\n        \"AWS\": \"arn:aws:iam::000000000000:root\"\n      },\n      \"Action\": \"kms:*\",\n      \"Resource\": \"*\"\n    }\n  ]\n}"
+
 var demoParams = map[string]string{"requiredServicePrincipals": "cloudwatch.amazonaws.com,events.amazonaws.com"}
 
 func cfgChange(name, at string, mod func(*ConfigInfo)) Request {
@@ -78,8 +84,8 @@ func golden() map[string]Request {
 		"topic-guard-CreateTopic-failed.json":                         withSkip(ct(TopicChange, sns, "CreateTopic", 8, human), "failed API call: InvalidParameterException"),
 		"topic-guard-SetTopicAttributes-by-guard.json":                withTopic(ct(TopicChange, sns, "SetTopicAttributes", 9, topicGuard), topic("audit")),
 		"topic-guard-Subscribe-unrelated.json":                        withSkip(ct("", sns, "Subscribe", 10, human), "event Subscribe from aws.sns is not handled"),
-		"key-guard-PutKeyPolicy-alarms-default.json":                  withKey(ct(KeyChange, kms, "PutKeyPolicy", 11, human), alarmsKey),
-		"key-guard-PutKeyPolicy-by-guard.json":                        withKey(ct(KeyChange, kms, "PutKeyPolicy", 12, keyGuard), alarmsKey),
+		"key-guard-PutKeyPolicy-alarms-default.json":                  withPolicy(withKey(ct(KeyChange, kms, "PutKeyPolicy", 11, human), alarmsKey), defaultKeyPolicy),
+		"key-guard-PutKeyPolicy-by-guard.json":                        withPolicy(withKey(ct(KeyChange, kms, "PutKeyPolicy", 12, keyGuard), alarmsKey), defaultKeyPolicy),
 		"key-guard-PutKeyPolicy-failed.json":                          withSkip(ct(KeyChange, kms, "PutKeyPolicy", 13, human), "failed API call: MalformedPolicyDocumentException"),
 		"key-guard-DisableKey-orders.json":                            withKey(ct(KeyChange, kms, "DisableKey", 14, human), ordersKey),
 		"key-guard-ScheduleKeyDeletion-events.json":                   withKey(ct(KeyChange, kms, "ScheduleKeyDeletion", 15, human), eventsKey),

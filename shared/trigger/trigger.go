@@ -50,6 +50,13 @@ type Request struct {
 	KeyID string
 	// Alias is the alias name of CreateAlias/UpdateAlias/DeleteAlias.
 	Alias string
+	// Policy is the key policy a PutKeyPolicy call wrote
+	// (requestParameters.policy, a JSON document carried as a string);
+	// "" for other events or when CloudTrail left it out. It is not validated
+	// here: the guard parses it and ignores one it cannot read. CloudTrail
+	// records the policy text in PutKeyPolicy entries:
+	// https://docs.aws.amazon.com/kms/latest/developerguide/ct-put-key-policy.html
+	Policy string
 	// Actor is who made the call: the role behind an assumed-role session
 	// (sessionContext.sessionIssuer.arn), else userIdentity.arn.
 	Actor string
