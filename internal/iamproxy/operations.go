@@ -54,8 +54,9 @@ func formARN(names ...string) func(*Proxy, *identity, *call) ([]string, error) {
 //     (rule/<name> on the default bus, rule/<bus>/<name> on another).
 //   - list_amazoncloudwatch.html: DescribeAlarms; the functions list every
 //     alarm (composite ones only show with "*"), so "*".
-//   - list_awsconfig.html: PutEvaluations, SelectResourceConfig and
-//     GetResourceConfigHistory (the functions name no rule) on "*".
+//   - list_awsconfig.html: PutEvaluations, SelectResourceConfig,
+//     BatchGetResourceConfig and GetResourceConfigHistory (the functions name
+//     no rule) on "*".
 //   - list_awssecurityhub.html: BatchImportFindings on the product ARN of
 //     each finding.
 var operations = map[string]opSpec{
@@ -82,6 +83,7 @@ var operations = map[string]opSpec{
 
 	"config:PutEvaluations":           {action: "config:PutEvaluations", resources: star},
 	"config:SelectResourceConfig":     {action: "config:SelectResourceConfig", resources: star},
+	"config:BatchGetResourceConfig":   {action: "config:BatchGetResourceConfig", resources: star},
 	"config:GetResourceConfigHistory": {action: "config:GetResourceConfigHistory", resources: star},
 
 	"securityhub:BatchImportFindings": {action: "securityhub:BatchImportFindings", resources: productARNs},
