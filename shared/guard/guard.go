@@ -72,6 +72,10 @@ type Guard struct {
 	Classify func(error) ErrClass
 	Log      *slog.Logger
 	Now      func() time.Time
+	// Continue starts another invocation of this function with event,
+	// asynchronously (a sweep that would outlast the invocation hands its
+	// rest over with a cursor); nil when the function cannot.
+	Continue func(ctx context.Context, event []byte) error
 }
 
 // RetryableError wraps an AWS fault a retry can fix: the invocation fails so

@@ -32,6 +32,15 @@ type Report struct {
 	APICalls map[string]int `json:"apiCalls,omitempty"`
 	// Summary is set when the report covers several topics.
 	Summary *Summary `json:"summary,omitempty"`
+	// Continued is set when a sweep handed the rest of its topics to another
+	// invocation; the report covers this invocation's topics only.
+	Continued *Continuation `json:"continued,omitempty"`
+}
+
+// Continuation says how far a sweep that continues elsewhere got.
+type Continuation struct {
+	Topics      int `json:"topics"`      // judged and written by this and earlier invocations
+	Invocations int `json:"invocations"` // invocations so far
 }
 
 // Evaluation is the judgement of one topic.
