@@ -215,9 +215,11 @@ var (
 		"KeyGuardFunction":   guard.EntryKeyGuard,
 		"ConfigRuleFunction": guard.EntryConfigRule,
 	}
-	// APIs that take no resource ARN, the only ones allowed on Resource "*".
+	// APIs that take no resource ARN, the only ones allowed on Resource "*" (the Service
+	// Authorization Reference lists no resource type for them; AWS Config:
+	// https://docs.aws.amazon.com/service-authorization/latest/reference/list_awsconfig.html).
 	unscopedActions = []string{"kms:ListAliases", "cloudwatch:DescribeAlarms", "events:ListEventBuses", "events:ListRules",
-		"sns:ListTopics", "config:SelectResourceConfig", "config:PutEvaluations",
+		"sns:ListTopics", "config:SelectResourceConfig", "config:BatchGetResourceConfig", "config:PutEvaluations",
 		"xray:PutTraceSegments", "xray:PutTelemetryRecords"}
 )
 

@@ -42,6 +42,9 @@ var Permissions = []Permission{
 	{"PutEvaluations", "ConfigService.PutEvaluations", "config:PutEvaluations"},
 	{"SelectResources", "ConfigService.SelectResourceConfig", "config:SelectResourceConfig"},
 	{"SelectTopicsByKey", "ConfigService.SelectResourceConfig", "config:SelectResourceConfig"},
+	// The sweep pages through recorded topics, then reads each page's items.
+	{"RecordedTopics", "ConfigService.SelectResourceConfig", "config:SelectResourceConfig"},
+	{"RecordedTopics", "ConfigService.BatchGetResourceConfig", "config:BatchGetResourceConfig"},
 	{"ImportFindings", "SecurityHub.BatchImportFindings", "securityhub:BatchImportFindings"},
 	{"Identity", "STS.GetCallerIdentity", ""},
 	// Clients for another account assume CROSS_ACCOUNT_ROLE_NAME there.

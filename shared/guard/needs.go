@@ -47,7 +47,7 @@ func (s Settings) Needs(entry string) (inAccount, central []string) {
 	case EntryKeyGuard:
 		inAccount = append(inAccount, "ListTopics", "SelectTopicsByKey")
 	case EntryConfigRule:
-		inAccount = append(inAccount, "ListTopics", "PutEvaluations")
+		inAccount = append(inAccount, "ListTopics", "RecordedTopics", "PutEvaluations")
 	}
 	if s.AlertTopicARN != "" {
 		central = append(central, "Publish")
