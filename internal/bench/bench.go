@@ -33,10 +33,11 @@ func Minimum(topics, keys, discovery int) int {
 // MinimumRecorded is the fewest AWS calls a Config-first sweep of topics on
 // keys can make when AWS Config records every topic with its policy: per
 // page of 100 topics one SelectResourceConfig, one BatchGetResourceConfig
-// and one PutEvaluations, plus 2K (DescribeKey, GetKeyPolicy per key).
+// and one PutEvaluations, plus 2K (DescribeKey, GetKeyPolicy per key), plus
+// the one STS GetCallerIdentity a function process makes (self-recognition).
 func MinimumRecorded(topics, keys int) int {
 	pages := (topics + 99) / 100
-	return 3*pages + 2*keys
+	return 3*pages + 2*keys + 1
 }
 
 // Total sums a report's apiCalls map.
