@@ -201,6 +201,7 @@ var authHeader = regexp.MustCompile(`Credential=([^/]+)/\d{8}/([^/]+)/([^/]+)/aw
 // call is one request, decoded enough to authorize it.
 type call struct {
 	service, op string
+	path        string
 	proto       protocol
 	region      string
 	form        url.Values
@@ -218,7 +219,7 @@ const (
 )
 
 func decode(r *http.Request, body []byte) (*call, string) {
-	c := &call{raw: body}
+	c := &call{raw: body, path: r.URL.EscapedPath()}
 	m := authHeader.FindStringSubmatch(r.Header.Get("Authorization"))
 	if m == nil {
 		return c, ""
@@ -246,6 +247,9 @@ func decode(r *http.Request, body []byte) (*call, string) {
 func restOperation(service, method, path string) string {
 	if service == "securityhub" && method == http.MethodPost && path == "/findings/import" {
 		return "BatchImportFindings"
+	}
+	if service == "lambda" && method == http.MethodPost && strings.HasPrefix(path, "/2015-03-31/functions/") && strings.HasSuffix(path, "/invocations") {
+		return "Invoke"
 	}
 	return method + " " + path
 }

@@ -62,8 +62,8 @@ type quota struct {
 //   - AWS Security Hub quotas (BatchImportFindings):
 //     https://docs.aws.amazon.com/securityhub/latest/userguide/securityhub-limits.html
 //
-// STS (GetCallerIdentity, AssumeRole) is not metered: a function makes one
-// or two such calls per invocation.
+// STS (GetCallerIdentity, AssumeRole) and Lambda Invoke are not metered: a
+// function makes one or two such calls per invocation.
 var quotas = map[string]quota{
 	"sns:GetTopicAttributes":  {"sns:GetTopicAttributes", 100, 100},
 	"sns:SetTopicAttributes":  {"sns:SetTopicAttributes", 100, 100},

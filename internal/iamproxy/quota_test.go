@@ -151,3 +151,19 @@ func TestThrottledCallsGetTheServiceShapeAndTheRetryerAbsorbsThem(t *testing.T) 
 		t.Errorf("the retried call was never throttled (%d): the test proves nothing", got)
 	}
 }
+
+func TestLambdaInvokeIsAuthorizedOnTheFunction(t *testing.T) {
+	c := &call{service: "lambda", region: "us-east-1", path: "/2015-03-31/functions/fixture-config-rule/invocations"}
+	id := &identity{session: fixtureSession}
+	got, err := functionARN(nil, id, c)
+	if err != nil || len(got) != 1 || got[0] != "arn:aws:lambda:us-east-1:000000000000:function:fixture-config-rule" {
+		t.Errorf("functionARN = %v, %v", got, err)
+	}
+	c.path = "/2015-03-31/functions/arn%3Aaws%3Alambda%3Aeu-west-1%3A000000000000%3Afunction%3Ax/invocations"
+	if got, _ := functionARN(nil, id, c); got[0] != "arn:aws:lambda:eu-west-1:000000000000:function:x" {
+		t.Errorf("by ARN: %v", got)
+	}
+	if op := restOperation("lambda", "POST", "/2015-03-31/functions/f/invocations"); op != "Invoke" {
+		t.Errorf("restOperation = %q", op)
+	}
+}

@@ -47,6 +47,8 @@ var Permissions = []Permission{
 	{"RecordedTopics", "ConfigService.BatchGetResourceConfig", "config:BatchGetResourceConfig"},
 	{"ImportFindings", "SecurityHub.BatchImportFindings", "securityhub:BatchImportFindings"},
 	{"Identity", "STS.GetCallerIdentity", ""},
+	// A sweep short of time continues in a new invocation of its own function.
+	{"InvokeAsync", "Lambda.Invoke", "lambda:InvokeFunction"},
 	// Clients for another account assume CROSS_ACCOUNT_ROLE_NAME there.
 	{"Account", "STS.AssumeRole", "sts:AssumeRole"},
 	{"AccountIn", "STS.AssumeRole", "sts:AssumeRole"},

@@ -14,7 +14,7 @@ import (
 
 // clientService maps the Account's client fields to the service id Calls uses.
 var clientService = map[string]string{
-	"sns": "SNS", "kms": "KMS", "sts": "STS", "cloudwatch": "CloudWatch",
+	"sns": "SNS", "kms": "KMS", "sts": "STS", "cloudwatch": "CloudWatch", "fn": "Lambda",
 	"eventbridge": "EventBridge", "config": "ConfigService", "securityhub": "SecurityHub",
 }
 

@@ -52,5 +52,8 @@ func (s Settings) Needs(entry string) (inAccount, central []string) {
 	if s.AlertTopicARN != "" {
 		central = append(central, "Publish")
 	}
+	if entry == EntryConfigRule {
+		central = append(central, "InvokeAsync") // a sweep continues in its own function
+	}
 	return inAccount, central
 }
