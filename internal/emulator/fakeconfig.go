@@ -95,6 +95,7 @@ type FakeConfig struct {
 	topics  []ConfigTopic
 	byARN   map[string]int
 	batches int
+	rowsFor map[string][]string // topicRows by expression, built once per SetTopics
 }
 
 // ConfigTopic is an SNS topic as the fake's recorder holds it.
@@ -114,6 +115,7 @@ func (f *FakeConfig) SetTopics(topics ...ConfigTopic) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	f.topics = topics
+	f.rowsFor = map[string][]string{}
 	f.byARN = make(map[string]int, len(topics))
 	for i, t := range topics {
 		f.byARN[t.ARN] = i
@@ -402,6 +404,15 @@ func (f *FakeConfig) getResourceConfigHistory(w http.ResponseWriter, body []byte
 // AWS::SNS::Topic from the recorded topics (deleted ones are not current
 // and are left out, as advanced queries return current state). Callers hold f.mu.
 func (f *FakeConfig) topicRows(expr string) []string {
+	if rows, ok := f.rowsFor[expr]; ok {
+		return rows
+	}
+	rows := f.buildTopicRows(expr)
+	f.rowsFor[expr] = rows
+	return rows
+}
+
+func (f *FakeConfig) buildTopicRows(expr string) []string {
 	live := make([]ConfigTopic, 0, len(f.topics))
 	for _, t := range f.topics {
 		if !t.Deleted {
