@@ -68,7 +68,6 @@ type Edge struct {
 	attempts telemetry.Counter
 	self     *Account
 	now      func() time.Time // injectable for exact ASFF timestamps in tests
-	lambda   lazyLambda
 
 	mu        sync.Mutex
 	account   string // learned from GetCallerIdentity
