@@ -62,6 +62,14 @@ type quota struct {
 //   - AWS Security Hub quotas (BatchImportFindings):
 //     https://docs.aws.amazon.com/securityhub/latest/userguide/securityhub-limits.html
 //
+// Caveat: when this table was written the pages' introductions and error
+// shapes could be read but not their numeric tables, so the values below are
+// the defaults as remembered, not as re-read; check each against its page
+// before quoting a figure (KMS's throttling page, for one, gives "1000
+// DescribeKey requests in one second" as an example, not as the quota:
+// https://docs.aws.amazon.com/kms/latest/developerguide/throttling.html).
+// The AWS Config rates bound the benchmark's sweep time most.
+//
 // STS (GetCallerIdentity, AssumeRole) and Lambda Invoke are not metered: a
 // function makes one or two such calls per invocation.
 var quotas = map[string]quota{
