@@ -5,7 +5,8 @@
 // with the settings of events/env.json (endpoints pointed at the emulators,
 // MODE from the environment, alert by default), invokes every file of
 // events/ with its entry point, and prints what happened: one table row per
-// evaluation, then every key-policy change as a unified diff.
+// evaluation, then every key-policy change as a unified diff, and at last
+// `snskeyguard scan` over the account the events left.
 //
 // It exits 1 on any function error or emulator failure, and stops every
 // process it started and removes their temp dirs on every way out (Ctrl-C
@@ -35,6 +36,7 @@ import (
 	"time"
 
 	"github.com/snskeyguard/snskeyguard/internal/emulator"
+	"github.com/snskeyguard/snskeyguard/shared/scan"
 )
 
 // entryPoints maps an events/ file-name prefix to its function and the SAM
@@ -219,8 +221,8 @@ func run(ctx context.Context, mode string, out, errOut io.Writer, build func(roo
 	} else {
 		fmt.Fprintf(out, "Key-policy changes: %d\n", len(changes))
 		for _, c := range changes {
-			fmt.Fprintf(out, "\n%s", unifiedDiff(c.key+" (before "+c.event+")", c.key+" (after)",
-				indentJSON(c.before), indentJSON(c.after)))
+			fmt.Fprintf(out, "\n%s", scan.UnifiedDiff(c.key+" (before "+c.event+")", c.key+" (after)",
+				scan.IndentJSON(c.before), scan.IndentJSON(c.after)))
 		}
 	}
 	denials := stack.IAM.Denials()
@@ -228,6 +230,9 @@ func run(ctx context.Context, mode string, out, errOut io.Writer, build func(roo
 		stack.IAM.Checked(), len(denials))
 	for _, d := range denials {
 		fmt.Fprintf(out, "  DENIED %s\n", d)
+	}
+	if err := scanAccount(ctx, out, errOut, stack.Env(), settings["ConfigRuleFunction"]); err != nil {
+		return fail("snskeyguard scan: %v", err)
 	}
 	if failures > 0 {
 		return fail("%d function error(s)", failures)
@@ -256,6 +261,42 @@ func serveUntilDone(ctx context.Context, out io.Writer, p emulator.FixedPorts) {
 		"    --add-host host.docker.internal:host-gateway\n",
 		p.Listen, p.Kumo, p.Config, p.SecurityHub)
 	<-ctx.Done()
+}
+
+// scanAccount ends the run with `snskeyguard scan` over the demo account as
+// the events left it, with the Config rule's settings as flags and nothing
+// but the SDK's own environment pointing it at the emulators. It only reads:
+// its exit code 1 (findings) is a result, 2 an error.
+func scanAccount(ctx context.Context, out, errOut io.Writer, env, settings map[string]string) error {
+	bin, err := emulator.BuildPackage("cmd/snskeyguard")
+	if err != nil {
+		return err
+	}
+	args := []string{"scan", "--quiet",
+		"--required-principals", settings["REQUIRED_SERVICE_PRINCIPALS"],
+		"--discover-sources=" + or(settings["DISCOVER_SOURCES"], "false"),
+		"--exempt-tag-key", settings["EXEMPT_TAG_KEY"],
+		"--remediation-key-id", settings["REMEDIATION_KEY_ID"]}
+	cmd := exec.CommandContext(ctx, bin, args...)
+	cmd.Env = []string{"PATH=" + os.Getenv("PATH"), "HOME=" + os.Getenv("HOME"), "AWS_XRAY_SDK_DISABLED=true"}
+	for k, v := range env {
+		cmd.Env = append(cmd.Env, k+"="+v)
+	}
+	fmt.Fprintf(out, "\nThe demo account now, as snskeyguard scan sees it (%s):\n\n", strings.Join(args, " "))
+	cmd.Stdout, cmd.Stderr = out, errOut
+	err = cmd.Run()
+	var ee *exec.ExitError
+	if errors.As(err, &ee) && ee.ExitCode() == 1 {
+		return nil
+	}
+	return err
+}
+
+func or(v, def string) string {
+	if v == "" {
+		return def
+	}
+	return v
 }
 
 type policyChange struct {

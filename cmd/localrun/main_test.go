@@ -43,6 +43,12 @@ func TestRunRemediate(t *testing.T) {
 		"+      \"Sid\": \"AllowSNSPublishersCloudwatch\",\n",
 		"--- alias/events-key (before config-rule-oversized-events-bus.json)\n+++ alias/events-key (after)\n",
 		"-      \"Resource\": \"*\",\n-      \"Condition\": {\n",
+		// The scan at the end reads the account the events left: all fixed.
+		"The demo account now, as snskeyguard scan sees it (scan --quiet --required-principals cloudwatch.amazonaws.com,events.amazonaws.com",
+		"snskeyguard scan: account 000000000000, 1 region us-east-1, mode alert (read only)\n",
+		"audit               key/11111111-2222-4333-8444-000000000001  COMPLIANT   -         -\n",
+		"6 topics: 6 COMPLIANT, 0 NON_COMPLIANT, 0 NOT_APPLICABLE\n",
+		"Fixes: none\n",
 		// Every call went through the IAM proxy, and the roles allowed it.
 		" iam_denied=0\n",
 	} {

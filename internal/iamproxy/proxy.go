@@ -285,6 +285,13 @@ func (p *Proxy) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			p.throttle(w, c)
 			return
 		}
+		if c.service == "sts" && c.op == "GetCallerIdentity" {
+			// kumo answers the account root for every caller; STS answers
+			// the caller's own session, which is how the guard recognises
+			// the events its own role caused.
+			callerIdentity(w, id)
+			return
+		}
 	}
 	status, hdr, out, err := p.forward(r, c, body)
 	if err != nil {
@@ -506,3 +513,22 @@ func sortedKeys[V any](m map[string]V) []string {
 }
 
 func clone(m map[string]string) map[string]string { return maps.Clone(m) }
+
+// callerIdentity answers GetCallerIdentity as STS does for an assumed role
+// (query protocol, XML): the session ARN arn:aws:sts::<account>:assumed-role/<role>/<session>,
+// a role id with the session name, and the account.
+// https://docs.aws.amazon.com/STS/latest/APIReference/API_GetCallerIdentity.html
+func callerIdentity(w http.ResponseWriter, id *identity) {
+	account, _ := policy.AccountOf(id.session)
+	session := id.session[strings.LastIndexByte(id.session, '/')+1:]
+	var b strings.Builder
+	b.WriteString(`<GetCallerIdentityResponse xmlns="https://sts.amazonaws.com/doc/2011-06-15/"><GetCallerIdentityResult><Arn>`)
+	_ = xml.EscapeText(&b, []byte(id.session))
+	b.WriteString(`</Arn><UserId>AROAEMULATEDROLE0001:`)
+	_ = xml.EscapeText(&b, []byte(session))
+	b.WriteString(`</UserId><Account>` + account + `</Account></GetCallerIdentityResult>` +
+		`<ResponseMetadata><RequestId>00000000-0000-4000-8000-000000000000</RequestId></ResponseMetadata></GetCallerIdentityResponse>`)
+	w.Header().Set("Content-Type", "text/xml")
+	w.WriteHeader(http.StatusOK)
+	_, _ = io.WriteString(w, b.String())
+}

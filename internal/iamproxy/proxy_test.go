@@ -356,3 +356,34 @@ func TestMemberRoleFromTheStackSet(t *testing.T) {
 		t.Errorf("denials %+v", d)
 	}
 }
+
+// TestCallerIdentityIsTheFunctionsRole: STS answers a Lambda function with
+// its own assumed-role session (kumo would answer the account root), so the
+// guard can recognise the events its own role caused.
+func TestCallerIdentityIsTheFunctionsRole(t *testing.T) {
+	tpl, err := os.ReadFile("../../template.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	b := newBackend(t)
+	p, err := New(Options{Default: b.URL, Template: tpl,
+		Deployment: cfn.Deployment{AccountID: fixtureAccount, Region: "us-east-1", StackName: "snskeyguard"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer p.Close()
+	key, err := p.Register("key-guard", map[string]string{"MODE": "remediate"}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg := aws.Config{Region: "us-east-1", BaseEndpoint: aws.String(p.URL), Retryer: func() aws.Retryer { return aws.NopRetryer{} },
+		Credentials: credentials.NewStaticCredentialsProvider(key, "s", "")}
+	out, err := sts.NewFromConfig(cfg).GetCallerIdentity(context.Background(), &sts.GetCallerIdentityInput{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := "arn:aws:sts::" + fixtureAccount + ":assumed-role/snskeyguard-key-guard-us-east-1/snskeyguard-key-guard"
+	if aws.ToString(out.Arn) != want || aws.ToString(out.Account) != fixtureAccount || !strings.HasSuffix(aws.ToString(out.UserId), ":snskeyguard-key-guard") {
+		t.Errorf("GetCallerIdentity = %s %s %s, want %s", aws.ToString(out.Arn), aws.ToString(out.Account), aws.ToString(out.UserId), want)
+	}
+}

@@ -22,12 +22,13 @@ var (
 	// smithy anywhere in their imports, direct or not.
 	pure = []string{
 		"shared/configrule", "shared/cost", "shared/fault", "shared/guard", "shared/plan", "shared/policy",
-		"shared/report", "shared/rules", "shared/sources", "shared/telemetry", "shared/trigger",
+		"shared/report", "shared/rules", "shared/scan", "shared/sources", "shared/telemetry", "shared/trigger",
 	}
 	// edge packages: the only product packages that may import the SDK
 	// (awsedge makes the calls; function wires it to the guard; tracing is
 	// the one package that knows the tracer, X-Ray today).
-	edge = []string{"shared/awsedge", "shared/function", "shared/telemetry/tracing"}
+	// shared/cli wires the same edge and guard for the snskeyguard command.
+	edge = []string{"shared/awsedge", "shared/cli", "shared/function", "shared/telemetry/tracing"}
 	// entry points: wiring only; each imports shared/function and nothing
 	// else outside the standard library.
 	entries = []string{"functions/config-rule", "functions/key-guard", "functions/topic-guard"}

@@ -18,6 +18,14 @@ const (
 	// A fixed request time keeps every run identical.
 	CurrentTime = "2026-06-01T12:00:00Z"
 	EpochTime   = "1780315200"
+	// ServiceAccount is the aws:PrincipalAccount of a service principal's
+	// request. IAM includes the key in every request ("This key is always
+	// included in the request context",
+	// https://docs.aws.amazon.com/IAM/latest/UserGuide/reference_policies_condition-keys.html#condition-keys-principalaccount)
+	// but documents no value for a service principal; the engine's judge
+	// takes it as present with an unknown value (docs/request-context.md), so
+	// any account stands for it here, one that no corpus policy names.
+	ServiceAccount = "444455556666"
 )
 
 // Ctx is a fully known request context: every key present has known values
@@ -86,9 +94,10 @@ func (s Source) None() bool { return s.Account == "" && s.ARN == "" }
 // kms:EncryptionContextKeys), the key's kms:KeySpec, kms:KeyUsage,
 // kms:KeyOrigin and kms:ResourceAliases (absent when the key has no alias),
 // and the global keys every request has (aws:SecureTransport,
-// aws:RequestedRegion, aws:CurrentTime, aws:EpochTime). Keys documented as
-// absent for service principals (aws:PrincipalAccount, aws:PrincipalArn,
-// kms:CallerAccount, ...) are absent.
+// aws:RequestedRegion, aws:CurrentTime, aws:EpochTime, and
+// aws:PrincipalAccount, which IAM includes in every request: ServiceAccount).
+// Keys not documented for service principals (aws:PrincipalArn,
+// kms:CallerAccount, aws:PrincipalOrgID, ...) are absent.
 func SNSContext(principal, topicARN, keyARN string, aliases []string, src Source) Ctx {
 	region, keyAccount := Region, Account
 	if f := strings.SplitN(topicARN, ":", 6); len(f) == 6 && f[3] != "" {
@@ -100,6 +109,7 @@ func SNSContext(principal, topicARN, keyARN string, aliases []string, src Source
 	c := Ctx{
 		"aws:PrincipalIsAWSService":              {"true"},
 		"aws:PrincipalServiceName":               {principal},
+		"aws:PrincipalAccount":                   {ServiceAccount},
 		"aws:ResourceAccount":                    {keyAccount},
 		"kms:ViaService":                         {"sns." + region + ".amazonaws.com"},
 		"kms:EncryptionContext:aws:sns:topicArn": {topicARN},
@@ -132,15 +142,19 @@ func SNSContext(principal, topicARN, keyARN string, aliases []string, src Source
 }
 
 // PrincipalContext is the context of a request made by an AWS principal (a
-// role or an account's root) with its own credentials: no service keys, no
-// encryption-context keys beyond what the caller sends (none here).
-func PrincipalContext(keyARN string) Ctx {
+// role or an account's root, principalARN) with its own credentials: no
+// service keys, no encryption-context keys beyond what the caller sends (none
+// here). aws:PrincipalAccount is in every request and aws:PrincipalArn in
+// every signed one (IAM global condition keys page,
+// https://docs.aws.amazon.com/IAM/latest/UserGuide/reference_policies_condition-keys.html#condition-keys-principalarn).
+func PrincipalContext(principalARN, keyARN string) Ctx {
 	keyAccount := Account
 	if f := strings.SplitN(keyARN, ":", 6); len(f) == 6 && f[4] != "" {
 		keyAccount = f[4]
 	}
-	return Ctx{
+	c := Ctx{
 		"aws:PrincipalIsAWSService": {"false"},
+		"aws:PrincipalArn":          {principalARN},
 		"aws:ResourceAccount":       {keyAccount},
 		"aws:SecureTransport":       {"true"},
 		"aws:RequestedRegion":       {Region},
@@ -150,6 +164,10 @@ func PrincipalContext(keyARN string) Ctx {
 		"kms:KeyUsage":              {"ENCRYPT_DECRYPT"},
 		"kms:KeyOrigin":             {"AWS_KMS"},
 	}
+	if f := strings.SplitN(principalARN, ":", 6); len(f) == 6 && f[4] != "" {
+		c["aws:PrincipalAccount"] = []string{f[4]}
+	}
+	return c
 }
 
 // ExampleSourceARN is a concrete source ARN of the service in the account:

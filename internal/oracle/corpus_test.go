@@ -10,8 +10,8 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/snskeyguard/snskeyguard/internal/oracle"
 	"github.com/snskeyguard/snskeyguard/internal/emulator"
+	"github.com/snskeyguard/snskeyguard/internal/oracle"
 	"github.com/snskeyguard/snskeyguard/shared/policy"
 	"github.com/snskeyguard/snskeyguard/shared/rules"
 )
@@ -100,6 +100,10 @@ func glob(t testing.TB, pattern string) []string {
 	files, err := filepath.Glob(pattern)
 	if err != nil {
 		t.Fatal(err)
+	}
+	if len(files) == 0 {
+		// A corpus that moved must not silently drop out of the comparison.
+		t.Fatalf("no corpus file matches %s", pattern)
 	}
 	sort.Strings(files)
 	return files
@@ -218,8 +222,8 @@ func policyFiles(t testing.TB) []item {
 		}
 	}
 	add("file:", glob(t, filepath.Join(root, "shared", "policy", "testdata", "*.json")))
-	add("file:", glob(t, filepath.Join(root, "shared", "reliability", "testdata", "policies", "*.json")))
-	add("file:", glob(t, filepath.Join(root, "shared", "reliability", "testdata", "odd", "*.json")))
+	add("file:", glob(t, filepath.Join(root, "internal", "reliability", "testdata", "policies", "*.json")))
+	add("file:", glob(t, filepath.Join(root, "internal", "reliability", "testdata", "odd", "*.json")))
 	for _, d := range glob(t, filepath.Join(root, "shared", "plan", "testdata", "golden", "*")) {
 		add("golden:", []string{filepath.Join(d, "input.json"), filepath.Join(d, "want.json")})
 	}

@@ -149,7 +149,7 @@ func (g *gen) condition() (string, string, any) {
 		fam  string // string, arn, bool, date, numeric, ip, set
 	}
 	catalog := []kv{
-		{"aws:SourceAccount", []any{acct, other, "*", "????????????", "1111*", "${aws:ResourceAccount}", "${aws:PrincipalAccount}"}, "string"},
+		{"aws:SourceAccount", []any{acct, other, "*", "????????????", "1111*", "${aws:ResourceAccount}", "${aws:PrincipalAccount}", "${aws:PrincipalOrgID}"}, "string"},
 		{"aws:SourceArn", []any{"arn:aws:cloudwatch:us-east-1:" + acct + ":alarm:*", "arn:aws:cloudwatch:*:*:alarm:*", "arn:aws:s3:::oracle-bucket-" + acct, "arn:aws:s3:::*",
 			"arn:aws:*:us-east-1:" + acct + ":*", "arn:aws:cloudwatch:us-east-1:${aws:SourceAccount}:alarm:*", "arn:aws:cloudwatch:us-east-1:" + other + ":alarm:*", "arn:aws:cloudwatch:us-east-1:" + acct + ":alarm:oracle-alarm"}, "arn"},
 		{"kms:EncryptionContext:aws:sns:topicArn", []any{oracle.TopicARN, "arn:aws:sns:us-east-1:" + acct + ":*", "arn:aws:sns:us-east-1:" + acct + ":other", "arn:aws:sns:*:${aws:ResourceAccount}:*"}, "arnstr"},

@@ -43,6 +43,8 @@ func TestOracleAnswers(t *testing.T) {
 			`{"Effect":"Deny","Principal":"*","Action":"kms:*","Resource":"*","Condition":{"Null":{"kms:EncryptionContextKeys":"true"}}}`), cloudwatch, own, oracle.Allowed},
 		{"unconditional deny", keyPolicy(`{"Effect":"Allow","Principal":{"Service":"cloudwatch.amazonaws.com"},"Action":"kms:*","Resource":"*"}`,
 			`{"Effect":"Deny","Principal":{"Service":"cloudwatch.amazonaws.com"},"Action":"kms:Decrypt","Resource":"*"}`), cloudwatch, own, oracle.ExplicitlyDenied},
+		{"aws:PrincipalAccount is in a service's request", keyPolicy(`{"Effect":"Allow","Principal":{"Service":"cloudwatch.amazonaws.com"},"Action":["kms:GenerateDataKey*","kms:Decrypt"],"Resource":"*",
+			"Condition":{"Null":{"aws:PrincipalAccount":"false"}}}`), cloudwatch, own, oracle.Allowed},
 		{"root delegation does not reach a service", keyPolicy(rootStatement), cloudwatch, own, oracle.ImplicitlyDenied},
 		{"EventBridge without source keys", keyPolicy(`{"Effect":"Allow","Principal":{"Service":"events.amazonaws.com"},"Action":["kms:GenerateDataKey*","kms:Decrypt"],"Resource":"*",
 			"Condition":{"StringEquals":{"aws:SourceAccount":"111122223333"}}}`), events, oracle.Source{}, oracle.ImplicitlyDenied},
@@ -75,9 +77,21 @@ func TestOracleAnswers(t *testing.T) {
 	}
 	for p, want := range map[string]oracle.Decision{accountRole: oracle.Allowed, otherRoot: oracle.ImplicitlyDenied} {
 		got, err := op.Decide(oracle.Request{Principal: p, Action: "kms:PutKeyPolicy", Resource: oracle.KeyARN, ResourceAccount: oracle.Account,
-			Context: oracle.PrincipalContext(oracle.KeyARN).Oracle(), IdentityAllowAll: true})
+			Context: oracle.PrincipalContext(p, oracle.KeyARN).Oracle(), IdentityAllowAll: true})
 		if err != nil || got != want {
 			t.Errorf("%s kms:PutKeyPolicy = %s (%v), want %s", p, got, err, want)
+		}
+	}
+	// The principal's account reaches the evaluator (aws:PrincipalAccount).
+	op, err = sim.Load(keyPolicy(`{"Effect":"Allow","Principal":{"AWS":"*"},"Action":"kms:Decrypt","Resource":"*","Condition":{"StringEquals":{"aws:PrincipalAccount":"` + oracle.Account + `"}}}`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for p, want := range map[string]oracle.Decision{accountRole: oracle.Allowed, otherRoot: oracle.ImplicitlyDenied} {
+		got, err := op.Decide(oracle.Request{Principal: p, Action: "kms:Decrypt", Resource: oracle.KeyARN, ResourceAccount: oracle.Account,
+			Context: oracle.PrincipalContext(p, oracle.KeyARN).Oracle(), IdentityAllowAll: true})
+		if err != nil || got != want {
+			t.Errorf("%s kms:Decrypt under aws:PrincipalAccount = %s (%v), want %s", p, got, err, want)
 		}
 	}
 }

@@ -20,8 +20,8 @@ import (
 	"github.com/aws/aws-sdk-go-v2/credentials"
 	"github.com/aws/aws-sdk-go-v2/service/kms"
 
-	"github.com/snskeyguard/snskeyguard/shared/awsedge"
 	"github.com/snskeyguard/snskeyguard/internal/emulator"
+	"github.com/snskeyguard/snskeyguard/shared/awsedge"
 	"github.com/snskeyguard/snskeyguard/shared/function"
 	"github.com/snskeyguard/snskeyguard/shared/guard"
 	"github.com/snskeyguard/snskeyguard/shared/policy"

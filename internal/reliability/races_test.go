@@ -170,8 +170,9 @@ func TestOutsideEditIsKept(t *testing.T) {
 
 // TestEditDuringWriteWindow measures the window that remains: an edit that
 // lands between the guard's re-read and its PutKeyPolicy. KMS has no
-// conditional write, so nothing can keep it; the test asserts that the
-// policy stays valid and complete, and logs whether the edit survived.
+// conditional write, so this write cannot keep it; the test asserts that the
+// policy stays valid and complete, and logs whether the edit survived (the
+// administrator's own event restores it: TestEditsNotOverwritten).
 func TestEditDuringWriteWindow(t *testing.T) {
 	w := newWorld(t, worldSeed())
 	w.proxy.Reset(0, nil)
@@ -192,7 +193,7 @@ func TestEditDuringWriteWindow(t *testing.T) {
 		t.Errorf("invariants %v:\n%s", bad, final)
 	}
 	same, _ := policy.Equal(final, []byte(editedPolicy))
-	t.Logf("edit between re-read and write: run err=%v applied=%v; edit survived=%v (KMS has no conditional write; the edit's own CloudTrail event then finds a compliant policy, so nobody is told)",
+	t.Logf("edit between re-read and write: run err=%v applied=%v; edit survived=%v (KMS has no conditional write; the edit's own CloudTrail event then has key-guard merge it back: TestEditsNotOverwritten)",
 		o.err, applied(o.rep), same)
 }
 

@@ -46,6 +46,10 @@ const (
 type Options struct {
 	Region               string // "" = the SDK's own resolution (AWS_REGION in Lambda)
 	CrossAccountRoleName string // role assumed in other accounts ("" = act only in the own account)
+	// Profile is the shared-config profile ("" = the SDK's own resolution:
+	// AWS_PROFILE, else default); EndpointURL overrides every service's
+	// endpoint as AWS_ENDPOINT_URL does ("" = the SDK's own resolution).
+	Profile, EndpointURL string
 
 	MaxAttempts    int           // per API call, retries included; 0 = DefaultMaxAttempts
 	AttemptTimeout time.Duration // per HTTP attempt; 0 = DefaultAttemptTimeout
@@ -96,6 +100,12 @@ func Load(ctx context.Context, opts Options) (*Edge, error) {
 	}
 	if opts.Region != "" {
 		load = append(load, config.WithRegion(opts.Region))
+	}
+	if opts.Profile != "" {
+		load = append(load, config.WithSharedConfigProfile(opts.Profile))
+	}
+	if opts.EndpointURL != "" {
+		load = append(load, config.WithBaseEndpoint(opts.EndpointURL))
 	}
 	cfg, err := config.LoadDefaultConfig(ctx, load...)
 	if err != nil {

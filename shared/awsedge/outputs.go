@@ -165,13 +165,20 @@ func FindingID(topicARN, code, principal string) string {
 // one Security Hub accepts custom findings under. CreatedAt is the import
 // time: Security Hub keeps the first CreatedAt of an id and updates the rest.
 func (a *Account) asff(f Finding, acct, now string) shtypes.AwsSecurityFinding {
+	return ASFF(f, a.region, acct, now)
+}
+
+// ASFF converts a Finding the way ImportFindings sends it: region is where
+// the findings are imported (its product ARN), acct the account a topic ARN
+// without one falls back to, now the RFC 3339 import time.
+func ASFF(f Finding, region, acct, now string) shtypes.AwsSecurityFinding {
 	partition := partitionOf(f.TopicARN)
 	if id := accountOf(f.TopicARN); id != "" {
 		acct = id
 	}
 	// BatchImportFindings accepts only its own region's product ARN; the
 	// resource keeps the region its ARN names.
-	region, resRegion := a.region, a.region
+	resRegion := region
 	if r := regionOf(f.TopicARN); r != "" {
 		resRegion = r
 	}
@@ -245,6 +252,69 @@ func arnField(arn string, i int) string {
 
 func regionOf(arn string) string  { return arnField(arn, 3) }
 func accountOf(arn string) string { return arnField(arn, 4) }
+
+// ASFFJSON is findings as a JSON array of ASFF documents, the input of
+// `aws securityhub batch-import-findings --findings file://...` (at most 100
+// per call). Members the SDK leaves unset are omitted, as in ASFF documents.
+// region "" imports each finding in its topic's region.
+func ASFFJSON(findings []Finding, region, acct string, now time.Time) ([]byte, error) {
+	ts := now.UTC().Format(time.RFC3339)
+	out := make([]any, 0, len(findings))
+	for _, f := range findings {
+		r := region
+		if r == "" {
+			r = regionOf(f.TopicARN)
+		}
+		raw, err := json.Marshal(ASFF(f, r, acct, ts))
+		if err != nil {
+			return nil, fmt.Errorf("asff: %w", err)
+		}
+		var v any
+		if err := json.Unmarshal(raw, &v); err != nil {
+			return nil, fmt.Errorf("asff: %w", err)
+		}
+		if v = prune(v); v != nil {
+			out = append(out, v)
+		}
+	}
+	return json.MarshalIndent(out, "", "  ")
+}
+
+// prune drops nulls, empty strings, empty arrays and empty objects: the SDK's
+// structs marshal every unset member, which is not how ASFF is written.
+func prune(v any) any {
+	switch x := v.(type) {
+	case map[string]any:
+		for k, m := range x {
+			if p := prune(m); p == nil {
+				delete(x, k)
+			} else {
+				x[k] = p
+			}
+		}
+		if len(x) == 0 {
+			return nil
+		}
+	case []any:
+		kept := x[:0]
+		for _, m := range x {
+			if p := prune(m); p != nil {
+				kept = append(kept, p)
+			}
+		}
+		if len(kept) == 0 {
+			return nil
+		}
+		return kept
+	case string:
+		if x == "" {
+			return nil
+		}
+	case nil:
+		return nil
+	}
+	return v
+}
 
 // Evaluation is configrule.Evaluation, kept under this name for callers
 // written before PutEvaluations took configrule's type.

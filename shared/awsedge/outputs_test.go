@@ -164,3 +164,34 @@ func TestImportFindingsFailedCount(t *testing.T) {
 		t.Fatalf("err %v (ops %v)", err, r.Ops())
 	}
 }
+
+// ASFFJSON is ImportFindings' conversion as a document: the unset SDK members
+// left out, each finding in its topic's region when no region is given.
+func TestASFFJSON(t *testing.T) {
+	now := time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC)
+	raw, err := ASFFJSON([]Finding{
+		{TopicARN: "arn:aws:sns:eu-west-1:111122223333:t", KeyARN: "arn:aws:kms:eu-west-1:111122223333:key/k", Code: "GRANT_MISSING",
+			Principal: "cloudwatch.amazonaws.com", Title: "title", Description: "desc", Severity: "HIGH"},
+		{TopicARN: "arn:aws:sns:us-east-1:111122223333:u", Code: "TOPIC_UNENCRYPTED", Severity: "MEDIUM", Resolved: true},
+	}, "", "999999999999", now)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var fs []map[string]any
+	if err := json.Unmarshal(raw, &fs); err != nil || len(fs) != 2 {
+		t.Fatalf("%v\n%s", err, raw)
+	}
+	if fs[0]["Id"] != "arn:aws:sns:eu-west-1:111122223333:t/GRANT_MISSING/cloudwatch.amazonaws.com" ||
+		fs[0]["ProductArn"] != "arn:aws:securityhub:eu-west-1:111122223333:product/111122223333/default" ||
+		fs[0]["CreatedAt"] != "2026-01-02T03:04:05Z" || fs[0]["RecordState"] != "ACTIVE" ||
+		fs[1]["ProductArn"] != "arn:aws:securityhub:us-east-1:111122223333:product/111122223333/default" ||
+		fs[1]["Workflow"].(map[string]any)["Status"] != "RESOLVED" || fs[1]["Title"] != "TOPIC_UNENCRYPTED" {
+		t.Errorf("findings:\n%s", raw)
+	}
+	if strings.Contains(string(raw), "null") || strings.Contains(string(raw), `""`) || strings.Contains(string(raw), "[]") {
+		t.Errorf("unset members kept:\n%s", raw)
+	}
+	if out, _ := ASFFJSON(nil, "", "1", now); string(out) != "[]" {
+		t.Errorf("no findings: %s", out)
+	}
+}

@@ -39,9 +39,19 @@ func Requests(periodSeconds int64, publishers int) int64 {
 // (17,280 requests cost $0.05184, reported as 0.05).
 func Monthly(publishers int) Estimate {
 	r := Requests(MonthSeconds, publishers)
-	cents := (r*centsPer10kRequests + 5000) / 10000
 	if publishers < 0 {
 		publishers = 0
 	}
-	return Estimate{Publishers: publishers, RequestsPerMonth: r, USDPerMonth: float64(cents) / 100}
+	return Estimate{Publishers: publishers, RequestsPerMonth: r, USDPerMonth: USD(r)}
+}
+
+// USD is the published price of requests KMS requests, rounded half up to
+// whole cents (a total over many topics is priced from its summed requests,
+// not from the per-topic figures, which are rounded each).
+func USD(requests int64) float64 {
+	if requests <= 0 {
+		return 0
+	}
+	cents := (requests*centsPer10kRequests + 5000) / 10000
+	return float64(cents) / 100
 }

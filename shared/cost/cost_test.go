@@ -50,3 +50,16 @@ func TestRequestsEdges(t *testing.T) {
 		t.Errorf("Requests(150,1) = %d, want 1", got)
 	}
 }
+
+// USD prices a summed request count once: two topics of 17,280 requests
+// cost $0.10 (34,560 requests), not 2 x $0.05 rounded each.
+func TestUSD(t *testing.T) {
+	for in, want := range map[int64]float64{0: 0, -5: 0, 17280: 0.05, 34560: 0.10, 51840: 0.16, 1666: 0, 1667: 0.01, 10000000: 30} {
+		if got := USD(in); got != want {
+			t.Errorf("USD(%d) = %v, want %v", in, got, want)
+		}
+	}
+	if USD(Monthly(3).RequestsPerMonth) != Monthly(3).USDPerMonth {
+		t.Error("Monthly prices with USD")
+	}
+}

@@ -89,7 +89,7 @@ func (s *session) alerts(ctx context.Context, evals []report.Evaluation) ([]repo
 // function's own account, so a member's event is alerted with the
 // function's own credentials (a member role may not publish there), in the
 // topic's region (SNS takes Publish only in the topic's region).
-func (s *session) alertAccount(ctx context.Context) (Account, error) {
+func (s *session) alertAccount(ctx context.Context) (Outputs, error) {
 	if s.central == nil {
 		a, err := s.g.Account(ctx, "", arnRegion(s.g.Settings.AlertTopicARN))
 		if err != nil {

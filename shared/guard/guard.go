@@ -25,23 +25,49 @@ import (
 	"github.com/snskeyguard/snskeyguard/shared/rules"
 )
 
-// Account is what the guard needs from AWS in one account. shared/awsedge
-// implements it; tests use an in-memory fake.
-type Account interface {
+// The guard's view of AWS in one account, by capability. shared/awsedge
+// implements all of them; tests use an in-memory fake; a caller that needs
+// one capability takes only that interface.
+
+// Topics reads SNS topics and re-points a topic at another key.
+type Topics interface {
 	GetTopic(ctx context.Context, topicARN string) (rules.Topic, error)
 	TopicTags(ctx context.Context, topicARN string) (map[string]string, error)
 	ListTopics(ctx context.Context) ([]string, error)
 	SetTopicKey(ctx context.Context, topicARN, keyID string) error
+}
+
+// Keys reads KMS keys and writes a key policy.
+type Keys interface {
 	DescribeKey(ctx context.Context, keyID string) (rules.Key, error)
 	KeyPolicy(ctx context.Context, keyID string) ([]byte, error)
 	PutKeyPolicy(ctx context.Context, keyID string, policy []byte) error
 	KeyAliases(ctx context.Context, keyID string) ([]string, error)
 	KeyTags(ctx context.Context, keyID string) (map[string]string, error)
+}
+
+// Sources discovers the AWS sources that publish to topics: CloudWatch
+// alarms and EventBridge rules, by topic ARN.
+type Sources interface {
 	AlarmTopics(ctx context.Context) (map[string][]string, error)
 	RuleTopics(ctx context.Context) (map[string][]string, error)
+}
+
+// Outputs are where the guard reports: alerts (SNS), AWS Config
+// evaluations, Security Hub findings.
+type Outputs interface {
 	Publish(ctx context.Context, topicARN, subject, message string, attrs map[string]string) error
 	PutEvaluations(ctx context.Context, resultToken string, evals []configrule.Evaluation) error
 	ImportFindings(ctx context.Context, findings []HubFinding) error
+}
+
+// Account is every capability in one account: what one evaluation session
+// holds.
+type Account interface {
+	Topics
+	Keys
+	Sources
+	Outputs
 }
 
 // ErrClass is how the guard treats an AWS error (classified once, at the
@@ -140,7 +166,7 @@ type keyState struct {
 type session struct {
 	g        *Guard
 	acct     Account
-	central  Account              // the function's own account, for alerts (alertAccount)
+	central  Outputs              // the function's own account, for alerts (alertAccount)
 	keys     map[string]*keyState // by reference and by ARN
 	alarms   map[string][]string
 	rules    map[string][]string
@@ -586,7 +612,8 @@ func (s *session) fixKey(ctx context.Context, ks *keyState, live []*topicState) 
 	if !ch.Changed {
 		return nil
 	}
-	act := report.Action{Type: report.ActionPutKeyPolicy, KeyARN: ks.key.ARN, Status: report.StatusPlanned, Changes: ch.Summary}
+	act := report.Action{Type: report.ActionPutKeyPolicy, KeyARN: ks.key.ARN, Status: report.StatusPlanned, Changes: ch.Summary,
+		Before: ks.key.Policy, After: ch.Policy}
 	oldHash := hash(ks.key.Policy)
 	if s.g.Settings.Mode == ModeRemediate {
 		act, err = s.writeKeyPolicy(ctx, ks, ch)
@@ -627,7 +654,7 @@ func (s *session) settle(ts *topicState) {
 // writeKeyPolicy re-reads the policy, re-plans on top of any outside edit,
 // writes once, reads back and confirms.
 func (s *session) writeKeyPolicy(ctx context.Context, ks *keyState, ch plan.Change) (report.Action, error) {
-	act := report.Action{Type: report.ActionPutKeyPolicy, KeyARN: ks.key.ARN, Changes: ch.Summary}
+	act := report.Action{Type: report.ActionPutKeyPolicy, KeyARN: ks.key.ARN, Changes: ch.Summary, Before: ks.key.Policy, After: ch.Policy}
 	for attempt := 0; ; attempt++ {
 		current, err := s.acct.KeyPolicy(ctx, ks.key.ARN)
 		if err != nil {
@@ -653,7 +680,7 @@ func (s *session) writeKeyPolicy(ctx context.Context, ks *keyState, ch plan.Chan
 				act.Status, act.Detail = report.StatusFailed, err.Error()
 				return act, nil
 			}
-			act.Changes = ch.Summary
+			act.Changes, act.Before, act.After = ch.Summary, current, ch.Policy
 			if !ch.Changed {
 				act.Status, act.Detail = report.StatusSkipped, "the key policy was changed by someone else and needs no fix now"
 				return act, nil

@@ -237,7 +237,7 @@ func actionSummary(acts []report.Action) []string {
 
 // putEvaluations reports to AWS Config in batches of at most 100, unless the
 // result token is TESTMODE (sam local invoke) or the mode writes nothing.
-func (g *Guard) putEvaluations(ctx context.Context, acct Account, req trigger.Request, evals []report.Evaluation) error {
+func (g *Guard) putEvaluations(ctx context.Context, acct Outputs, req trigger.Request, evals []report.Evaluation) error {
 	cfg := req.Config
 	if cfg == nil || cfg.TestMode || cfg.ResultToken == "" {
 		return nil
@@ -295,7 +295,7 @@ func partitionOr(p string) string {
 // answer also falls back to the listing: a recorder that does not record
 // topics answers empty, and missing a topic is worse than reading them all.
 // Either way each candidate is re-read and kept only if it names the key.
-func (g *Guard) topicsOfKey(ctx context.Context, acct Account, key rules.Key) ([]string, error) {
+func (g *Guard) topicsOfKey(ctx context.Context, acct Topics, key rules.Key) ([]string, error) {
 	if sel, ok := acct.(Selector); ok {
 		arns, ok, err := selectTopicsByKey(ctx, sel, key)
 		if err != nil {

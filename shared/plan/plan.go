@@ -391,7 +391,7 @@ func (w *work) writeOurs(t target, ours int, summary []string) []string {
 		doc.Statements = append(doc.Statements, s)
 		return append(summary, fmt.Sprintf("add statement %s for %s", SID(t.principal), t.principal))
 	}
-	s := rewriteOurs(doc.Statements[ours], t)
+	s := rewriteOurs(doc, doc.Statements[ours], t)
 	if sameStatement(s, doc.Statements[ours]) {
 		// Already what we write: what leaves the grant uncovered is a
 		// narrowing the owner added that cannot be decided here (the topic
@@ -414,7 +414,7 @@ func (w *work) writeOurs(t target, ours int, summary []string) []string {
 // remaining entry that is certainly false for one of the grant's requests
 // goes too; entries on keys the planner cannot know (the topic ARN in the
 // encryption context, kms:ViaService) stay, as the owner's narrowing.
-func rewriteOurs(old *policy.Statement, t target) *policy.Statement {
+func rewriteOurs(doc *policy.Document, old *policy.Statement, t target) *policy.Statement {
 	events := t.principal == eventsPrincipal
 	var accounts, arns []string
 	if !events {
@@ -423,6 +423,11 @@ func rewriteOurs(old *policy.Statement, t target) *policy.Statement {
 	}
 	s := newStatement(t.principal, nil, nil)
 	ctxs := contexts(t)
+	for i := range ctxs {
+		// The owner's entries read as in their policy (literal ${...}
+		// outside 2012-10-17).
+		ctxs[i] = ctxs[i].ForDocument(doc)
+	}
 	setAccount, setARN := false, false
 	for _, b := range old.Clone().Condition {
 		op := policy.ParseOperator(b.Operator)
@@ -726,6 +731,9 @@ func appendNew(list []string, v string) []string {
 // one, so only a statement that certainly applies counts.
 func covered(doc *policy.Document, t target) bool {
 	for _, ctx := range contexts(t) {
+		// ${...} is literal text outside 2012-10-17 policies, as the judge
+		// reads it (policy.Context.ForDocument).
+		ctx = ctx.ForDocument(doc)
 		var gen, dec bool
 		for _, s := range doc.Statements {
 			if !s.IsAllow() || !s.MatchesPrincipal(policy.Identity{Service: t.principal}) || !coversAnyKey(s) || s.EvalCondition(ctx) != policy.True {

@@ -171,11 +171,13 @@ func withAccount(arn, account string) string {
 func (g Grid) Decide(doc *policy.Document, r GridRequest) policy.Tri {
 	key := g.keyARN()
 	allow, deny := policy.False, policy.False
+	// Policy variables are text outside 2012-10-17 policies.
+	ctx := r.ctx.ForDocument(doc)
 	for _, s := range doc.Statements {
 		if !s.MatchesPrincipal(r.id) || !s.MatchesAction(r.Action) || !s.MatchesResource(key) {
 			continue
 		}
-		c := s.EvalCondition(r.ctx)
+		c := s.EvalCondition(ctx)
 		switch {
 		case s.IsDeny():
 			deny = maxTri(deny, c)

@@ -68,3 +68,21 @@ func containsLine(lines []string, part string) bool {
 	}
 	return false
 }
+
+// TestGridFollowsVersion: the grid substitutes ${...} only in 2012-10-17
+// policies; elsewhere it is literal text that no request value equals.
+func TestGridFollowsVersion(t *testing.T) {
+	g := Grid{Account: "111122223333", Region: "us-east-1", Grants: []rules.Grant{{Principal: "cloudwatch.amazonaws.com",
+		SourceAccounts: []string{"111122223333"}, SourceARNs: []string{"arn:aws:cloudwatch:us-east-1:111122223333:alarm:*"}}}}
+	base := `{"Sid":"Root","Effect":"Allow","Principal":{"AWS":"arn:aws:iam::111122223333:root"},"Action":"kms:*","Resource":"*"}`
+	ses := `{"Effect":"Allow","Principal":{"Service":"ses.amazonaws.com"},"Action":"kms:Decrypt","Resource":"*","Condition":{"StringEquals":{"aws:ResourceAccount":"${aws:ResourceAccount}"}}}`
+	for version, want := range map[string]bool{``: false, `"Version":"2008-10-17",`: false, `"Version":"2012-10-17",`: true} {
+		wide, err := g.Widened([]byte(`{`+version+`"Statement":[`+base+`]}`), []byte(`{`+version+`"Statement":[`+base+`,`+ses+`]}`))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got := containsLine(wide, "service:ses.amazonaws.com kms:Decrypt"); got != want {
+			t.Errorf("%q: widened = %q, want ses Decrypt widened %v", version, wide, want)
+		}
+	}
+}

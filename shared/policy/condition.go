@@ -152,10 +152,12 @@ func ParseOperator(name string) Operator {
 // ${$}) in String* and Arn* values are resolved from ctx, unless ctx was made
 // for a policy whose Version is not 2012-10-17 (Context.ForDocument), where
 // they are literal text. A variable naming a key absent from the request
-// makes that key's condition False: the IAM User Guide's "Principal key
-// values" says a value that is "not present" makes "any attempt to match it
-// fail" (https://docs.aws.amazon.com/IAM/latest/UserGuide/reference_policies_variables.html).
-// A variable whose value is unknown makes its comparison Unknown.
+// fails every comparison with its value (the IAM User Guide's "Principal key
+// values": a value that is "not present" makes "any attempt to match it
+// fail", https://docs.aws.amazon.com/IAM/latest/UserGuide/reference_policies_variables.html):
+// under a positive operator that value matches nothing and the other values
+// still may; a negated operator is False (see resolveValues). A variable
+// whose value is unknown makes its comparison Unknown.
 //
 // ArnEquals and ArnLike (and their negations) compare the six colon-separated
 // ARN fields one by one, each with * and ? wildcards, the last field taking
@@ -230,6 +232,16 @@ func evalAbsent(op Operator, k ConditionKey) Tri {
 		return evalNull(k, false)
 	}
 	switch {
+	case op.IfExists && op.Qualifier == "ForAnyValue":
+		// The two rules disagree here: ...IfExists "If the key is not
+		// present, evaluate the condition element as true"
+		// (https://docs.aws.amazon.com/IAM/latest/UserGuide/reference_policies_elements_condition_operators.html#Conditions_IfExists),
+		// ForAnyValue "tests whether at least one member of the set of
+		// request context key values matches", and an absent key has none
+		// (https://docs.aws.amazon.com/IAM/latest/UserGuide/reference_policies_condition-single-vs-multi-valued-context-keys.html#reference_policies_condition-multi-valued-context-keys).
+		// No page says which wins, and IAM is reported to follow
+		// ForAnyValue: undecided, so no verdict rests on it.
+		return Unknown
 	case op.IfExists:
 		return True
 	case op.Qualifier == "ForAllValues":
@@ -259,19 +271,31 @@ func evalNull(k ConditionKey, present bool) Tri {
 }
 
 // resolved is a policy value after variable substitution; unknown marks one
-// whose variable has no known value.
+// whose variable has no known value, never one whose variable names a key
+// absent from the request (it matches no request value).
 type resolved struct {
 	v       string
 	unknown bool
+	never   bool
 }
 
 // resolveValues substitutes policy variables in the values of a String* or
-// Arn* condition; ok is false when a variable names a key absent from the
-// request (the condition is then False).
-func resolveValues(base string, items []string, ctx Context) (out []resolved, ok bool) {
+// Arn* condition. A variable naming a key absent from the request fails
+// every comparison with its value (IAM User Guide, policy variables,
+// "Principal key values": a value that is "not present" means "any attempt
+// to match it fails",
+// https://docs.aws.amazon.com/IAM/latest/UserGuide/reference_policies_variables.html#principaltable).
+// Under a positive operator that value matches nothing while the other
+// values, ORed with it, still may ("If a single condition operator includes
+// multiple values for a context key, those values are evaluated using a
+// logical OR",
+// https://docs.aws.amazon.com/IAM/latest/UserGuide/reference_policies_multi-value-conditions.html);
+// under a negated operator the failed comparison fails the condition: ok is
+// then false.
+func resolveValues(op Operator, items []string, ctx Context) (out []resolved, ok bool) {
 	out = make([]resolved, len(items))
 	vars := false
-	switch base {
+	switch op.Base {
 	case "StringEquals", "StringEqualsIgnoreCase", "StringLike", "ArnEquals", "ArnLike":
 		vars = ctx.d == nil || !ctx.d.literalVars
 	}
@@ -283,7 +307,10 @@ func resolveValues(base string, items []string, ctx Context) (out []resolved, ok
 		v, st := substitute(p, ctx)
 		switch st {
 		case varAbsent:
-			return nil, false
+			if op.Negated {
+				return nil, false
+			}
+			out[i].never = true
 		case varUnknown:
 			out[i].unknown = true
 		default:
@@ -293,14 +320,33 @@ func resolveValues(base string, items []string, ctx Context) (out []resolved, ok
 	return out, true
 }
 
+// allNever reports whether no value can match (each names an absent key).
+func allNever(vals []resolved) bool {
+	for _, p := range vals {
+		if !p.never {
+			return false
+		}
+	}
+	return true
+}
+
 // evalUnknownValue is a condition on a key present with an unknown value,
 // constrained to shape when shape is not "".
 func evalUnknownValue(op Operator, k ConditionKey, shape string, ctx Context) Tri {
 	if op.Base == "Null" {
 		return evalNull(k, true)
 	}
-	vals, ok := resolveValues(op.Base, k.Values.Items, ctx)
+	vals, ok := resolveValues(op, k.Values.Items, ctx)
 	if !ok {
+		return False
+	}
+	if allNever(vals) {
+		// A positive operator (a negated one stopped above) whose every
+		// value fails: whatever the key's value, nothing matches.
+		switch op.Qualifier {
+		case "ForAllValues":
+			return Unknown // true for an empty set, false otherwise
+		}
 		return False
 	}
 	if shape != "" {
@@ -311,7 +357,10 @@ func evalUnknownValue(op Operator, k ConditionKey, shape string, ctx Context) Tr
 			m := False
 			for _, p := range vals {
 				r := Unknown
-				if !p.unknown {
+				switch {
+				case p.never:
+					r = False
+				case !p.unknown:
 					r = relateShape(op.Base, p.v, shape)
 				}
 				m = or(m, r)
@@ -338,7 +387,7 @@ func evalKnown(op Operator, k ConditionKey, cvs []string, ctx Context) Tri {
 	if op.Base == "Null" {
 		return evalNull(k, true)
 	}
-	vals, ok := resolveValues(op.Base, k.Values.Items, ctx)
+	vals, ok := resolveValues(op, k.Values.Items, ctx)
 	if !ok {
 		return False
 	}
@@ -347,6 +396,9 @@ func evalKnown(op Operator, k ConditionKey, cvs []string, ctx Context) Tri {
 	match := func(c string) Tri {
 		res := False
 		for _, p := range vals {
+			if p.never {
+				continue
+			}
 			if p.unknown {
 				res = Unknown
 				continue

@@ -92,7 +92,9 @@ func TestEvalCondition(t *testing.T) {
 		{`{"NumericLessThan":{"absent":"5"}}`, False},
 		{`{"ForAllValues:StringEquals":{"absent":"x"}}`, True},
 		{`{"ForAnyValue:StringEquals":{"absent":"x"}}`, False},
-		{`{"ForAnyValue:StringEqualsIfExists":{"absent":"x"}}`, True},
+		// ...IfExists says true, ForAnyValue false; no page says which wins.
+		{`{"ForAnyValue:StringEqualsIfExists":{"absent":"x"}}`, Unknown},
+		{`{"ForAllValues:StringEqualsIfExists":{"absent":"x"}}`, True},
 		{`{"ForAnyValue:StringNotEquals":{"absent":"x"}}`, False},
 		// Null tests presence only; unknown values are present.
 		{`{"Null":{"kms:CallerAccount":"true"}}`, True},
@@ -184,10 +186,18 @@ func TestEvalCondition(t *testing.T) {
 		{`{"StringEquals":{"aws:ResourceAccount":"${aws:SourceAccount}"}}`, True},
 		{`{"ArnLike":{"kms:EncryptionContext:aws:sns:topicArn":"arn:aws:sns:*:${aws:ResourceAccount}:*"}}`, True},
 		{`{"StringEquals":{"aws:ResourceAccount":"${aws:SourceArn}"}}`, Unknown},
-		// A variable naming an absent key fails the whole comparison, negated or not.
+		// A variable naming an absent key fails every comparison with its
+		// value: under a positive operator the other values (ORed) still
+		// match; a negated operator fails.
 		{`{"StringEquals":{"aws:ResourceAccount":"${aws:Missing}"}}`, False},
 		{`{"StringNotEquals":{"aws:ResourceAccount":"${aws:Missing}"}}`, False},
-		{`{"StringEquals":{"aws:ResourceAccount":["111122223333","${aws:Missing}"]}}`, False},
+		{`{"StringEquals":{"aws:ResourceAccount":["111122223333","${aws:Missing}"]}}`, True},
+		{`{"StringEquals":{"aws:ResourceAccount":["${aws:Missing}","777788889999"]}}`, False},
+		{`{"StringNotEquals":{"aws:ResourceAccount":["${aws:Missing}","777788889999"]}}`, False},
+		{`{"ArnLike":{"aws:SourceArn":["arn:aws:cloudwatch:*:${aws:Missing}:alarm:*","*"]}}`, True},
+		{`{"ForAnyValue:StringEquals":{"aws:TagKeys":["${aws:Missing}","team"]}}`, True},
+		{`{"ForAnyValue:StringNotEquals":{"aws:TagKeys":["${aws:Missing}","x"]}}`, False},
+		{`{"StringLike":{"aws:SourceArn":["${aws:Missing}"]}}`, False},
 		{`{"StringEqualsIfExists":{"aws:Missing2":"${aws:Missing}"}}`, True},
 		{`{"StringEquals":{"aws:ResourceAccount":"${aws:Missing, '111122223333'}"}}`, True},
 		{`{"StringNotEquals":{"aws:ResourceAccount":"${aws:SourceArn}"}}`, Unknown},

@@ -64,6 +64,12 @@ type Action struct {
 	// Changes summarises a key-policy edit, one line per edit.
 	Changes []string `json:"changes,omitempty"`
 	Detail  string   `json:"detail,omitempty"`
+	// Before and After are a PutKeyPolicy's key policy as read and as the fix
+	// writes it. They stay out of the JSON (reports, alerts and logs carry no
+	// policy text); the command-line scan shows them as a diff and writes only
+	// an After its user confirmed.
+	Before []byte `json:"-"`
+	After  []byte `json:"-"`
 }
 
 // New returns an empty report for mode with non-nil slices (so JSON shows []).

@@ -4,6 +4,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/snskeyguard/snskeyguard/shared/policy"
 	"github.com/snskeyguard/snskeyguard/shared/rules"
 )
 
@@ -76,6 +77,36 @@ func TestVariablesFollowVersion(t *testing.T) {
 	for _, v := range []string{"2008-10-17", ""} {
 		if got := labels(rules.Evaluate(keyInput(extra, v))); got != "GRANT_MISSING cloudwatch.amazonaws.com (fixable)" {
 			t.Errorf("version %q: %q", v, got)
+		}
+	}
+}
+
+// TestGrantVerdictFollowsVersion: the request-level verdict substitutes
+// ${...} only in 2012-10-17 policies, like Evaluate. Without Version the
+// deny's ARN pattern is literal text, matches no alarm, and does not apply.
+func TestGrantVerdictFollowsVersion(t *testing.T) {
+	const cw = "cloudwatch.amazonaws.com"
+	stmts := `"Statement":[{"Effect":"Allow","Principal":{"Service":"cloudwatch.amazonaws.com"},"Action":["kms:GenerateDataKey*","kms:Decrypt"],"Resource":"*"},
+		{"Effect":"Deny","Principal":"*","NotAction":"kms:Decrypt","Resource":"*",
+		 "Condition":{"ArnEqualsIfExists":{"aws:SourceArn":"arn:aws:cloudwatch:us-east-1:${aws:SourceAccount}:alarm:*"}}}]`
+	for _, tc := range []struct {
+		version string
+		want    rules.Verdict
+	}{
+		{"", rules.VerdictAllowed},
+		{`"Version":"2008-10-17",`, rules.VerdictAllowed},
+		{`"Version":"2012-10-17",`, rules.VerdictDenied},
+	} {
+		doc, err := policy.Parse([]byte(`{` + tc.version + stmts + `}`))
+		if err != nil {
+			t.Fatal(err)
+		}
+		ctx := policy.NewContext()
+		ctx.SetOthersAbsent()
+		ctx.Set("aws:SourceAccount", "111122223333")
+		ctx.Set("aws:SourceArn", "arn:aws:cloudwatch:us-east-1:111122223333:alarm:a")
+		if got := rules.GrantVerdict(doc, defKeyARN, cw, ctx); got != tc.want {
+			t.Errorf("%q: %s, want %s", tc.version, got, tc.want)
 		}
 	}
 }

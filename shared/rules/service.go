@@ -224,7 +224,7 @@ func (e *evaluator) grantOf(id policy.Identity, action string, ctxs []policy.Con
 				ok, sure = true, true
 			case policy.Unknown:
 				ok = true
-				if s.Condition.EvalWithout(c, sourceContextKeys...) == policy.True {
+				if s.Condition.EvalWithout(c, e.sourceSkip(s, c)...) == policy.True {
 					sure = true
 				} else if !contains(undecided, stmtName(s, i)) {
 					undecided = append(undecided, stmtName(s, i))
@@ -238,6 +238,80 @@ func (e *evaluator) grantOf(id policy.Identity, action string, ctxs []policy.Con
 		certain = certain && sure
 	}
 	return possible, certain, undecided
+}
+
+// sourceSkip are the source keys (sourceContextKeys) whose conditions in s
+// grantOf leaves to the topic policy: all of them, except a key whose
+// condition value names a policy variable of another key that c does not
+// know. That comparison stays undecided whatever the source is (for
+// example "StringEquals": {"aws:SourceAccount": "${aws:PrincipalAccount}"},
+// where a service principal's account is not known): it is not a question of
+// which sources publish, so the grant it gives is uncertain.
+func (e *evaluator) sourceSkip(s *policy.Statement, c policy.Context) []string {
+	if e.doc == nil || strings.TrimSpace(e.doc.Version) != "2012-10-17" {
+		return sourceContextKeys // ${...} is literal text there
+	}
+	var keep []string
+	for _, b := range s.Condition {
+		for _, k := range b.Keys {
+			if !keyIn(k.Key, sourceContextKeys) || keyIn(k.Key, keep) {
+				continue
+			}
+			for _, v := range k.Values.Items {
+				if unknownVariable(v, c) {
+					keep = append(keep, strings.TrimSpace(k.Key))
+					break
+				}
+			}
+		}
+	}
+	if len(keep) == 0 {
+		return sourceContextKeys
+	}
+	out := make([]string, 0, len(sourceContextKeys))
+	for _, k := range sourceContextKeys {
+		if !keyIn(k, keep) {
+			out = append(out, k)
+		}
+	}
+	return out
+}
+
+// unknownVariable reports whether v names a policy variable (${key} or
+// ${key, 'default'}) of a key that is not a source key and whose value c does
+// not know.
+func unknownVariable(v string, c policy.Context) bool {
+	for {
+		i := strings.Index(v, "${")
+		if i < 0 {
+			return false
+		}
+		j := strings.IndexByte(v[i:], '}')
+		if j < 0 {
+			return false
+		}
+		name := v[i+2 : i+j]
+		hasDefault := false
+		if k := strings.IndexByte(name, ','); k >= 0 {
+			name, hasDefault = name[:k], true
+		}
+		name = strings.TrimSpace(name)
+		v = v[i+j+1:]
+		switch name {
+		case "*", "?", "$":
+			continue
+		}
+		if keyIn(name, sourceContextKeys) {
+			continue
+		}
+		switch st, vals, _ := c.Get(name); {
+		case st == policy.KeyKnown && len(vals) == 1, st == policy.KeyAbsent && hasDefault:
+		case st == policy.KeyAbsent:
+			// An absent key fails the comparison: decided, not unknown.
+		default:
+			return true
+		}
+	}
 }
 
 // denies evaluates the explicit Deny statements that cover id for either action.

@@ -20,7 +20,9 @@ const (
 func GrantVerdict(doc *policy.Document, keyARN, principal string, ctx policy.Context) Verdict {
 	e := &evaluator{doc: doc, keyARN: keyARN}
 	id := policy.Identity{Service: principal}
-	ctxs := []policy.Context{ctx}
+	// Policy variables are substituted only in 2012-10-17 policies, as
+	// Evaluate's own request contexts do (policy.Context.ForDocument).
+	ctxs := []policy.Context{ctx.ForDocument(doc)}
 	certain, uncertain, _ := e.denies(id, ctxs)
 	switch {
 	case certain:

@@ -61,8 +61,8 @@ func cfgChange(name, at string, mod func(*ConfigInfo)) Request {
 // golden is the exact Request every file in events/ decodes to.
 func golden() map[string]Request {
 	sns, kms := "aws.sns", "aws.kms"
-	topicGuard := "arn:aws:iam::000000000000:role/snskeyguard-TopicGuardRole"
-	keyGuard := "arn:aws:iam::000000000000:role/snskeyguard-KeyGuardRole"
+	topicGuard := "arn:aws:iam::000000000000:role/snskeyguard-topic-guard-us-east-1"
+	keyGuard := "arn:aws:iam::000000000000:role/snskeyguard-key-guard-us-east-1"
 	alias := ct(KeyChange, kms, "CreateAlias", 16, human)
 	alias.Alias = "alias/alarms-key-v2"
 	oversized := cfgChange("events-bus", "2025-03-14T11:15:02.904Z", func(c *ConfigInfo) { c.Oversized = true })
@@ -153,8 +153,8 @@ func TestSampleEvents(t *testing.T) {
 
 func TestSelfEvents(t *testing.T) {
 	for file, role := range map[string]string{
-		"topic-guard-SetTopicAttributes-by-guard.json": "arn:aws:sts::000000000000:assumed-role/snskeyguard-TopicGuardRole/snskeyguard-TopicGuardFunction",
-		"key-guard-PutKeyPolicy-by-guard.json":         "arn:aws:sts::000000000000:assumed-role/snskeyguard-KeyGuardRole/snskeyguard-KeyGuardFunction",
+		"topic-guard-SetTopicAttributes-by-guard.json": "arn:aws:sts::000000000000:assumed-role/snskeyguard-topic-guard-us-east-1/snskeyguard-topic-guard",
+		"key-guard-PutKeyPolicy-by-guard.json":         "arn:aws:sts::000000000000:assumed-role/snskeyguard-key-guard-us-east-1/snskeyguard-key-guard",
 	} {
 		raw, err := os.ReadFile("../../events/" + file)
 		if err != nil {

@@ -1,4 +1,4 @@
-package main
+package scan
 
 import (
 	"os"
@@ -31,21 +31,21 @@ func TestUnifiedDiff(t *testing.T) {
  15
 +Z
 `
-	if got := unifiedDiff("before", "after", a, b); got != want {
+	if got := UnifiedDiff("before", "after", a, b); got != want {
 		t.Errorf("got\n%s\nwant\n%s", got, want)
 	}
-	merged := unifiedDiff("before", "after", "1\n2\n3\n4\n5\n6\n7\n8\n9\n", "1\nX\n3\n4\n5\n6\n7\n8\nY\n")
+	merged := UnifiedDiff("before", "after", "1\n2\n3\n4\n5\n6\n7\n8\n9\n", "1\nX\n3\n4\n5\n6\n7\n8\nY\n")
 	if n := strings.Count(merged, "@@ -"); n != 1 {
 		t.Errorf("changes 6 lines apart: %d hunks, want 1:\n%s", n, merged)
 	}
-	if got := unifiedDiff("x", "y", a, a); got != "" {
+	if got := UnifiedDiff("x", "y", a, a); got != "" {
 		t.Errorf("equal texts: %q", got)
 	}
 	// Pure insertion into an empty text and pure deletion.
-	if got, want := unifiedDiff("x", "y", "", "one\ntwo\n"), "--- x\n+++ y\n@@ -0,0 +1,2 @@\n+one\n+two\n"; got != want {
+	if got, want := UnifiedDiff("x", "y", "", "one\ntwo\n"), "--- x\n+++ y\n@@ -0,0 +1,2 @@\n+one\n+two\n"; got != want {
 		t.Errorf("insertion: got %q, want %q", got, want)
 	}
-	if got, want := unifiedDiff("x", "y", "one\n", ""), "--- x\n+++ y\n@@ -1 +0,0 @@\n-one\n"; got != want {
+	if got, want := UnifiedDiff("x", "y", "one\n", ""), "--- x\n+++ y\n@@ -1 +0,0 @@\n-one\n"; got != want {
 		t.Errorf("deletion: got %q, want %q", got, want)
 	}
 }
@@ -57,8 +57,8 @@ func TestUnifiedDiffMatchesDiffU(t *testing.T) {
 	if err != nil {
 		t.Skip("no diff command")
 	}
-	before := indentJSON([]byte(`{"Version":"2012-10-17","Statement":[{"Sid":"Root","Effect":"Allow","Principal":{"AWS":"arn:aws:iam::000000000000:root"},"Action":"kms:*","Resource":"*"},{"Sid":"Events","Effect":"Allow","Principal":{"Service":"events.amazonaws.com"},"Action":["kms:GenerateDataKey*","kms:Decrypt"],"Resource":"*","Condition":{"StringEquals":{"aws:SourceAccount":"000000000000"}}}]}`))
-	after := indentJSON([]byte(`{"Version":"2012-10-17","Statement":[{"Sid":"Root","Effect":"Allow","Principal":{"AWS":"arn:aws:iam::000000000000:root"},"Action":"kms:*","Resource":"*"},{"Sid":"Events","Effect":"Allow","Principal":{"Service":"events.amazonaws.com"},"Action":["kms:GenerateDataKey*","kms:Decrypt"],"Resource":"*"},{"Sid":"CW","Effect":"Allow","Principal":{"Service":"cloudwatch.amazonaws.com"},"Action":["kms:GenerateDataKey*","kms:Decrypt"],"Resource":"*"}]}`))
+	before := IndentJSON([]byte(`{"Version":"2012-10-17","Statement":[{"Sid":"Root","Effect":"Allow","Principal":{"AWS":"arn:aws:iam::000000000000:root"},"Action":"kms:*","Resource":"*"},{"Sid":"Events","Effect":"Allow","Principal":{"Service":"events.amazonaws.com"},"Action":["kms:GenerateDataKey*","kms:Decrypt"],"Resource":"*","Condition":{"StringEquals":{"aws:SourceAccount":"000000000000"}}}]}`))
+	after := IndentJSON([]byte(`{"Version":"2012-10-17","Statement":[{"Sid":"Root","Effect":"Allow","Principal":{"AWS":"arn:aws:iam::000000000000:root"},"Action":"kms:*","Resource":"*"},{"Sid":"Events","Effect":"Allow","Principal":{"Service":"events.amazonaws.com"},"Action":["kms:GenerateDataKey*","kms:Decrypt"],"Resource":"*"},{"Sid":"CW","Effect":"Allow","Principal":{"Service":"cloudwatch.amazonaws.com"},"Action":["kms:GenerateDataKey*","kms:Decrypt"],"Resource":"*"}]}`))
 	dir := t.TempDir()
 	a, b := filepath.Join(dir, "a"), filepath.Join(dir, "b")
 	if err := os.WriteFile(a, []byte(before), 0o600); err != nil {
@@ -68,7 +68,7 @@ func TestUnifiedDiffMatchesDiffU(t *testing.T) {
 		t.Fatal(err)
 	}
 	out, _ := exec.Command(diff, "-u", "--label", "a", "--label", "b", a, b).Output()
-	if got := unifiedDiff("a", "b", before, after); got != string(out) {
+	if got := UnifiedDiff("a", "b", before, after); got != string(out) {
 		t.Errorf("ours:\n%s\ndiff -u:\n%s", got, out)
 	}
 	if !strings.Contains(string(out), "@@") {

@@ -1,4 +1,4 @@
-package main
+package scan
 
 import (
 	"bytes"
@@ -7,9 +7,9 @@ import (
 	"strings"
 )
 
-// indentJSON re-indents a policy so before and after differ only where the
+// IndentJSON re-indents a policy so before and after differ only where the
 // policy does (kumo stores bytes as written, compact or not).
-func indentJSON(b []byte) string {
+func IndentJSON(b []byte) string {
 	var out bytes.Buffer
 	if err := json.Indent(&out, bytes.TrimSpace(b), "", "  "); err != nil {
 		return string(b) // not JSON: show it as it is
@@ -17,10 +17,10 @@ func indentJSON(b []byte) string {
 	return out.String() + "\n"
 }
 
-// unifiedDiff returns a unified diff (3 lines of context) of two texts, or
+// UnifiedDiff returns a unified diff (3 lines of context) of two texts, or
 // "" when they are equal. Policies are at most 32 KB, so the quadratic
 // longest-common-subsequence table stays small.
-func unifiedDiff(fromName, toName, a, b string) string {
+func UnifiedDiff(fromName, toName, a, b string) string {
 	if a == b {
 		return ""
 	}
