@@ -30,6 +30,16 @@ func Minimum(topics, keys, discovery int) int {
 	return pages + topics + 2*keys + pages + discovery
 }
 
+// MinimumRecorded is the fewest AWS calls a Config-first sweep of topics on
+// keys can make when AWS Config records every topic with its policy: per
+// page of 100 topics one SelectResourceConfig, one BatchGetResourceConfig
+// and one PutEvaluations, plus 2K (DescribeKey, GetKeyPolicy per key), plus
+// the one STS GetCallerIdentity a function process makes (self-recognition).
+func MinimumRecorded(topics, keys int) int {
+	pages := (topics + 99) / 100
+	return 3*pages + 2*keys + 1
+}
+
 // Total sums a report's apiCalls map.
 func Total(calls map[string]int) int {
 	n := 0
@@ -80,6 +90,29 @@ func SweepSeed(topics, keys int) *emulator.KumoSeed {
 		})
 	}
 	return s
+}
+
+// topicPolicy is SNS's default access policy of a topic (owner-only), as
+// GetTopicAttributes returns it and the sweep's configuration items carry it.
+func topicPolicy(arn string) string {
+	return `{"Version":"2008-10-17","Id":"__default_policy_ID","Statement":[{"Sid":"__default_statement_ID","Effect":"Allow",` +
+		`"Principal":{"AWS":"*"},"Action":["SNS:GetTopicAttributes","SNS:SetTopicAttributes","SNS:AddPermission","SNS:RemovePermission",` +
+		`"SNS:DeleteTopic","SNS:Subscribe","SNS:ListSubscriptionsByTopic","SNS:Publish"],"Resource":"` + arn + `",` +
+		`"Condition":{"StringEquals":{"AWS:SourceOwner":"` + emulator.KumoAccount + `"}}}]}`
+}
+
+// RecordedSweepSeed is SweepSeed as AWS Config records it: kumo holds the
+// keys (the sweep reads them from KMS), the Config fake the topics with
+// their key reference and default access policy (the sweep reads no SNS).
+func RecordedSweepSeed(topics, keys int) (*emulator.KumoSeed, []emulator.ConfigTopic) {
+	full := SweepSeed(topics, keys)
+	recorded := make([]emulator.ConfigTopic, len(full.Topics))
+	for i, t := range full.Topics {
+		arn := "arn:aws:sns:" + emulator.KumoRegion + ":" + emulator.KumoAccount + ":" + t.Name
+		recorded[i] = emulator.ConfigTopic{ARN: arn, KmsMasterKeyID: t.Attributes["KmsMasterKeyId"], Policy: topicPolicy(arn)}
+	}
+	full.Topics = nil
+	return full, recorded
 }
 
 // SweepEvent is a Config periodic (ScheduledNotification) invocation with a

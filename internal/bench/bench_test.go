@@ -6,6 +6,7 @@ import (
 	"net/http/httptest"
 	"os"
 	"path/filepath"
+	"strings"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -167,5 +168,20 @@ func TestNoAWSCallColdStartUnderRIE(t *testing.T) {
 	}
 	if got := n.Load(); got != 0 {
 		t.Errorf("%d AWS requests during init and the skipped invocation, want 0", got)
+	}
+}
+
+func TestRecordedSweepSeed(t *testing.T) {
+	kumo, topics := RecordedSweepSeed(250, 4)
+	if len(kumo.Keys) != 4 || len(kumo.Topics) != 0 || len(topics) != 250 {
+		t.Fatalf("%d keys, %d kumo topics, %d recorded", len(kumo.Keys), len(kumo.Topics), len(topics))
+	}
+	if topics[1].KmsMasterKeyID != "bench001-0000-4000-8000-000000000000" || topics[1].ARN != "arn:aws:sns:us-east-1:000000000000:bench-topic-00001" ||
+		!strings.Contains(topics[1].Policy, `"Resource":"arn:aws:sns:us-east-1:000000000000:bench-topic-00001"`) {
+		t.Errorf("topic %+v", topics[1])
+	}
+	// 3 pages: 3 Select + 3 BatchGet + 3 PutEvaluations, 2 calls per key, 1 GetCallerIdentity.
+	if got := MinimumRecorded(250, 4); got != 9+8+1 {
+		t.Errorf("MinimumRecorded = %d", got)
 	}
 }

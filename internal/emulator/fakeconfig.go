@@ -90,6 +90,43 @@ type FakeConfig struct {
 	queries     []string
 	history     map[string][]ConfigItem
 	historyReqs int
+	// topics, when set, answer the queries over AWS::SNS::Topic and
+	// BatchGetResourceConfig (SetTopics).
+	topics  []ConfigTopic
+	byARN   map[string]int
+	batches int
+	rowsFor map[string][]string // topicRows by expression, built once per SetTopics
+}
+
+// ConfigTopic is an SNS topic as the fake's recorder holds it.
+type ConfigTopic struct {
+	ARN, KmsMasterKeyID, Policy string
+	Tags                        map[string]string
+	// NoPolicy records a configuration without the access policy (the
+	// sweep must read it from SNS); Deleted records a deleted topic.
+	NoPolicy, Deleted bool
+}
+
+// SetTopics makes the fake record topics: the queries over
+// AWS::SNS::Topic (the sweep's listing, COUNT(*), the key-guard's
+// "configuration.KmsMasterKeyId IN (...)") and BatchGetResourceConfig answer
+// from them instead of SetResources' fixed rows.
+func (f *FakeConfig) SetTopics(topics ...ConfigTopic) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.topics = topics
+	f.rowsFor = map[string][]string{}
+	f.byARN = make(map[string]int, len(topics))
+	for i, t := range topics {
+		f.byARN[t.ARN] = i
+	}
+}
+
+// BatchGetRequests counts the BatchGetResourceConfig calls received.
+func (f *FakeConfig) BatchGetRequests() int {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return f.batches
 }
 
 // NewFakeConfig starts the fake on a loopback port; Close stops it.
@@ -214,6 +251,8 @@ func (f *FakeConfig) serve(w http.ResponseWriter, r *http.Request) {
 		f.selectResourceConfig(w, body)
 	case "GetResourceConfigHistory":
 		f.getResourceConfigHistory(w, body)
+	case "BatchGetResourceConfig":
+		f.batchGetResourceConfig(w, body)
 	default:
 		awsJSONError(w, http.StatusBadRequest, "UnknownOperationException", "the fake does not serve "+op)
 	}
@@ -306,6 +345,9 @@ func (f *FakeConfig) selectResourceConfig(w http.ResponseWriter, body []byte) {
 	f.mu.Lock()
 	f.queries = append(f.queries, req.Expression)
 	rows := f.resources
+	if f.topics != nil && strings.Contains(req.Expression, "'AWS::SNS::Topic'") {
+		rows = f.topicRows(req.Expression)
+	}
 	f.mu.Unlock()
 	start, end, next, err := page(len(rows), req.NextToken, req.Limit)
 	if err != nil {
@@ -356,4 +398,103 @@ func (f *FakeConfig) getResourceConfigHistory(w http.ResponseWriter, body []byte
 		resp["nextToken"] = next
 	}
 	writeJSON(w, "application/x-amz-json-1.1", resp)
+}
+
+// topicRows answers the three query shapes the functions send over
+// AWS::SNS::Topic from the recorded topics (deleted ones are not current
+// and are left out, as advanced queries return current state). Callers hold f.mu.
+func (f *FakeConfig) topicRows(expr string) []string {
+	if rows, ok := f.rowsFor[expr]; ok {
+		return rows
+	}
+	rows := f.buildTopicRows(expr)
+	f.rowsFor[expr] = rows
+	return rows
+}
+
+func (f *FakeConfig) buildTopicRows(expr string) []string {
+	live := make([]ConfigTopic, 0, len(f.topics))
+	for _, t := range f.topics {
+		if !t.Deleted {
+			live = append(live, t)
+		}
+	}
+	if strings.Contains(expr, "COUNT(*)") {
+		return []string{fmt.Sprintf(`{"COUNT(*)":%d}`, len(live))}
+	}
+	var want map[string]bool
+	if i := strings.Index(expr, "KmsMasterKeyId IN ("); i >= 0 {
+		want = map[string]bool{}
+		list := expr[i+len("KmsMasterKeyId IN ("):]
+		list = list[:strings.Index(list, ")")]
+		for _, v := range strings.Split(list, ",") {
+			want[strings.Trim(strings.TrimSpace(v), "'")] = true
+		}
+	}
+	rows := make([]string, 0, len(live))
+	for _, t := range live {
+		if want != nil && !want[t.KmsMasterKeyID] {
+			continue
+		}
+		tags := make([]map[string]string, 0, len(t.Tags))
+		for k, v := range t.Tags {
+			tags = append(tags, map[string]string{"key": k, "value": v, "tag": k + "=" + v})
+		}
+		b, _ := json.Marshal(map[string]any{"arn": t.ARN, "resourceId": t.ARN, "tags": tags})
+		rows = append(rows, string(b))
+	}
+	return rows
+}
+
+// batchGetResourceConfig answers with the current configuration item of each
+// key (at most 100 keys, as Config allows), its configuration the topic's
+// attributes as GetTopicAttributes names them.
+// https://docs.aws.amazon.com/config/latest/APIReference/API_BatchGetResourceConfig.html
+func (f *FakeConfig) batchGetResourceConfig(w http.ResponseWriter, body []byte) {
+	var req struct {
+		ResourceKeys []struct {
+			ResourceType string `json:"resourceType"`
+			ResourceID   string `json:"resourceId"`
+		} `json:"resourceKeys"`
+	}
+	if err := json.Unmarshal(body, &req); err != nil {
+		awsJSONError(w, http.StatusBadRequest, "SerializationException", err.Error())
+		return
+	}
+	if n := len(req.ResourceKeys); n == 0 || n > 100 {
+		awsJSONError(w, http.StatusBadRequest, "ValidationException",
+			fmt.Sprintf("1 validation error detected: Value at 'resourceKeys' failed to satisfy constraint: Member must have length less than or equal to 100 and greater than or equal to 1 (got %d)", n))
+		return
+	}
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.batches++
+	items := []map[string]any{}
+	for _, k := range req.ResourceKeys {
+		i, ok := f.byARN[k.ResourceID]
+		if !ok || k.ResourceType != "AWS::SNS::Topic" {
+			continue
+		}
+		t := f.topics[i]
+		account, region := "", ""
+		if parts := strings.Split(t.ARN, ":"); len(parts) >= 6 {
+			region, account = parts[3], parts[4]
+		}
+		conf := map[string]string{"TopicArn": t.ARN, "Owner": account}
+		if t.KmsMasterKeyID != "" {
+			conf["KmsMasterKeyId"] = t.KmsMasterKeyID
+		}
+		if !t.NoPolicy {
+			conf["Policy"] = t.Policy
+		}
+		cb, _ := json.Marshal(conf)
+		status := "OK"
+		if t.Deleted {
+			status = "ResourceDeleted"
+		}
+		items = append(items, map[string]any{"version": "1.3", "accountId": account, "awsRegion": region,
+			"resourceType": "AWS::SNS::Topic", "resourceId": t.ARN, "arn": t.ARN, "resourceName": t.ARN[strings.LastIndex(t.ARN, ":")+1:],
+			"configurationItemStatus": status, "configuration": string(cb)})
+	}
+	writeJSON(w, "application/x-amz-json-1.1", map[string]any{"baseConfigurationItems": items, "unprocessedResourceKeys": []any{}})
 }

@@ -24,6 +24,10 @@ type StackOptions struct {
 	// these ports of Listen, for a local run that sam local invoke's
 	// containers reach (events/env.json names the same ports).
 	Fixed *FixedPorts
+	// VirtualQuotas runs the IAM proxy's request-rate quotas on its virtual
+	// clock (benchmarks: waits are charged to emulated time, never slept);
+	// otherwise the quotas hold the functions in real time, as AWS does.
+	VirtualQuotas bool
 }
 
 // FixedPorts are the ports `make run SERVE=1` keeps open; events/env.json
@@ -81,7 +85,11 @@ func StartStack(ctx context.Context, opts StackOptions) (*Stack, error) {
 	}
 	s.Config = NewFakeConfig()
 	s.SecurityHub = NewFakeSecurityHub()
-	if s.IAM, err = s.startIAM(); err != nil {
+	quotas := iamproxy.QuotaRealTime
+	if opts.VirtualQuotas {
+		quotas = iamproxy.QuotaVirtual
+	}
+	if s.IAM, err = s.startIAM(quotas); err != nil {
 		_ = s.Close()
 		return nil, err
 	}
@@ -91,7 +99,7 @@ func StartStack(ctx context.Context, opts StackOptions) (*Stack, error) {
 // startIAM starts the IAM proxy in front of every emulator of the stack. The
 // template's alert key and topic are the demo's (SeedDemo creates them under
 // these names); every other resource has CloudFormation's default name.
-func (s *Stack) startIAM() (*iamproxy.Proxy, error) {
+func (s *Stack) startIAM(quotas iamproxy.QuotaMode) (*iamproxy.Proxy, error) {
 	root, err := RepoRoot()
 	if err != nil {
 		return nil, err
@@ -106,7 +114,7 @@ func (s *Stack) startIAM() (*iamproxy.Proxy, error) {
 	}
 	alertKey := DemoKeyARN(DemoAlertsKeyID)
 	return iamproxy.New(iamproxy.Options{
-		Targets: targets, Default: s.Kumo.URL, Template: tpl, AdminKeys: []string{DefaultFunctionEnv()["AWS_ACCESS_KEY_ID"]},
+		Targets: targets, Default: s.Kumo.URL, Template: tpl, Quotas: quotas, AdminKeys: []string{DefaultFunctionEnv()["AWS_ACCESS_KEY_ID"]},
 		Deployment: cfn.Deployment{AccountID: KumoAccount, Region: KumoRegion, StackName: StackName,
 			Physical: map[string]cfn.Physical{
 				"AlertKey":   {Ref: DemoAlertsKeyID, Attrs: map[string]string{"Arn": alertKey, "KeyId": DemoAlertsKeyID}},

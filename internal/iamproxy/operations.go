@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"net/http"
+	"net/url"
 	"strings"
 
 	"github.com/snskeyguard/snskeyguard/shared/policy"
@@ -54,8 +55,9 @@ func formARN(names ...string) func(*Proxy, *identity, *call) ([]string, error) {
 //     (rule/<name> on the default bus, rule/<bus>/<name> on another).
 //   - list_amazoncloudwatch.html: DescribeAlarms; the functions list every
 //     alarm (composite ones only show with "*"), so "*".
-//   - list_awsconfig.html: PutEvaluations, SelectResourceConfig and
-//     GetResourceConfigHistory (the functions name no rule) on "*".
+//   - list_awsconfig.html: PutEvaluations, SelectResourceConfig,
+//     BatchGetResourceConfig and GetResourceConfigHistory (the functions name
+//     no rule) on "*".
 //   - list_awssecurityhub.html: BatchImportFindings on the product ARN of
 //     each finding.
 var operations = map[string]opSpec{
@@ -82,9 +84,24 @@ var operations = map[string]opSpec{
 
 	"config:PutEvaluations":           {action: "config:PutEvaluations", resources: star},
 	"config:SelectResourceConfig":     {action: "config:SelectResourceConfig", resources: star},
+	"config:BatchGetResourceConfig":   {action: "config:BatchGetResourceConfig", resources: star},
 	"config:GetResourceConfigHistory": {action: "config:GetResourceConfigHistory", resources: star},
 
 	"securityhub:BatchImportFindings": {action: "securityhub:BatchImportFindings", resources: productARNs},
+
+	// list_awslambda.html: Invoke is authorized as lambda:InvokeFunction on
+	// the function ARN (the path names the function by name or ARN).
+	"lambda:Invoke": {action: "lambda:InvokeFunction", resources: functionARN},
+}
+
+// functionARN is the ARN of the function a Lambda Invoke path names.
+func functionARN(_ *Proxy, id *identity, c *call) ([]string, error) {
+	name := strings.TrimSuffix(strings.TrimPrefix(c.path, "/2015-03-31/functions/"), "/invocations")
+	if name, err := url.PathUnescape(name); err == nil && strings.HasPrefix(name, "arn:") {
+		return []string{name}, nil
+	}
+	account, _ := policy.AccountOf(id.session)
+	return []string{"arn:aws:lambda:" + c.region + ":" + account + ":function:" + name}, nil
 }
 
 func str(m map[string]any, k string) string { s, _ := m[k].(string); return s }

@@ -47,6 +47,10 @@ type Options struct {
 	// AdminKeys are access key ids of the test harness itself (seeding,
 	// reading state back): forwarded unchecked.
 	AdminKeys []string
+	// Quotas holds the functions' calls to the services' request-rate
+	// quotas (quota.go); Clock is the real clock it reads (nil: time.Now).
+	Quotas QuotaMode
+	Clock  func() time.Time
 }
 
 // Denial is one call a role was not allowed to make.
@@ -89,6 +93,8 @@ type Proxy struct {
 	actions map[string]int // checked calls by IAM action
 	denials []Denial
 	taken   int
+
+	quota *limiter
 }
 
 // Totals over every proxy of the process, for the figure the test harness
@@ -112,7 +118,7 @@ func New(opts Options) (*Proxy, error) {
 		return nil, err
 	}
 	p := &Proxy{URL: "http://" + ln.Addr().String(), opts: opts, tpl: tpl, ln: ln, ids: map[string]*identity{}, actions: map[string]int{},
-		http: &http.Client{Timeout: 2 * time.Minute}}
+		http: &http.Client{Timeout: 2 * time.Minute}, quota: newLimiter(opts.Quotas, opts.Clock)}
 	p.srv = &http.Server{Handler: p, ReadHeaderTimeout: 10 * time.Second}
 	go func() { _ = p.srv.Serve(ln) }()
 	return p, nil
@@ -195,6 +201,7 @@ var authHeader = regexp.MustCompile(`Credential=([^/]+)/\d{8}/([^/]+)/([^/]+)/aw
 // call is one request, decoded enough to authorize it.
 type call struct {
 	service, op string
+	path        string
 	proto       protocol
 	region      string
 	form        url.Values
@@ -212,7 +219,7 @@ const (
 )
 
 func decode(r *http.Request, body []byte) (*call, string) {
-	c := &call{raw: body}
+	c := &call{raw: body, path: r.URL.EscapedPath()}
 	m := authHeader.FindStringSubmatch(r.Header.Get("Authorization"))
 	if m == nil {
 		return c, ""
@@ -241,6 +248,9 @@ func restOperation(service, method, path string) string {
 	if service == "securityhub" && method == http.MethodPost && path == "/findings/import" {
 		return "BatchImportFindings"
 	}
+	if service == "lambda" && method == http.MethodPost && strings.HasPrefix(path, "/2015-03-31/functions/") && strings.HasSuffix(path, "/invocations") {
+		return "Invoke"
+	}
 	return method + " " + path
 }
 
@@ -268,6 +278,11 @@ func (p *Proxy) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	if id != nil {
 		if d := p.authorize(id, c); d != nil {
 			p.deny(w, c, d)
+			return
+		}
+		account, _ := policy.AccountOf(id.session)
+		if !p.quota.admit(account, c.region, c.service+":"+c.op) {
+			p.throttle(w, c)
 			return
 		}
 		if c.service == "sts" && c.op == "GetCallerIdentity" {

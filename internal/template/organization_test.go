@@ -265,7 +265,7 @@ func centralActions(t *testing.T, settings map[string]string) []string {
 	cfg := maps.Clone(orgSettings)
 	maps.Copy(cfg, settings)
 	res := newStack(t, rawTemplate(t), cfg).resources(t)
-	centralOnly := slices.Concat(runtimeActions, []string{"sns:Publish", "sts:AssumeRole"})
+	centralOnly := slices.Concat(runtimeActions, []string{"sns:Publish", "sts:AssumeRole", "lambda:InvokeFunction"})
 	set := map[string]bool{}
 	for _, role := range []string{"TopicGuardRole", "KeyGuardRole", "ConfigRuleRole"} {
 		for _, st := range roleStatements(t, res, role) {

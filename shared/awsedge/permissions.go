@@ -42,8 +42,13 @@ var Permissions = []Permission{
 	{"PutEvaluations", "ConfigService.PutEvaluations", "config:PutEvaluations"},
 	{"SelectResources", "ConfigService.SelectResourceConfig", "config:SelectResourceConfig"},
 	{"SelectTopicsByKey", "ConfigService.SelectResourceConfig", "config:SelectResourceConfig"},
+	// The sweep pages through recorded topics, then reads each page's items.
+	{"RecordedTopics", "ConfigService.SelectResourceConfig", "config:SelectResourceConfig"},
+	{"RecordedTopics", "ConfigService.BatchGetResourceConfig", "config:BatchGetResourceConfig"},
 	{"ImportFindings", "SecurityHub.BatchImportFindings", "securityhub:BatchImportFindings"},
 	{"Identity", "STS.GetCallerIdentity", ""},
+	// A sweep short of time continues in a new invocation of its own function.
+	{"InvokeAsync", "Lambda.Invoke", "lambda:InvokeFunction"},
 	// Clients for another account assume CROSS_ACCOUNT_ROLE_NAME there.
 	{"Account", "STS.AssumeRole", "sts:AssumeRole"},
 	{"AccountIn", "STS.AssumeRole", "sts:AssumeRole"},

@@ -60,6 +60,9 @@ func New(ctx context.Context, name string, entry Entry, getenv func(string) stri
 		return nil, fmt.Errorf("load AWS configuration: %w", err)
 	}
 	g := Guard(settings, edge, log)
+	if self := getenv("AWS_LAMBDA_FUNCTION_NAME"); self != "" {
+		g.Continue = func(ctx context.Context, event []byte) error { return edge.InvokeAsync(ctx, self, event) }
+	}
 	return func(ctx context.Context, raw json.RawMessage) (report.Report, error) {
 		before := edge.Calls()
 		l := log

@@ -101,6 +101,10 @@ type Guard struct {
 	// Sleep waits between attempts to publish an alert (nil: a timer that
 	// stops with ctx). Tests make it instant.
 	Sleep func(ctx context.Context, d time.Duration) error
+	// Continue starts another invocation of this function with event,
+	// asynchronously (a sweep that would outlast the invocation hands its
+	// rest over with a cursor); nil when the function cannot.
+	Continue func(ctx context.Context, event []byte) error
 }
 
 // RetryableError wraps an AWS fault a retry can fix: the invocation fails so

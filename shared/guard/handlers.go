@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"sort"
 	"strings"
 
 	"github.com/snskeyguard/snskeyguard/shared/configrule"
@@ -137,14 +136,7 @@ func (g *Guard) HandleConfigEvent(ctx context.Context, raw []byte) (report.Repor
 		}
 		topics = append(topics, ts)
 	default:
-		arns, err := acct.ListTopics(ctx)
-		if err != nil {
-			return report.Report{}, g.fault("list topics", err)
-		}
-		sort.Strings(arns)
-		if topics, err = s.loadTopics(ctx, arns); err != nil {
-			return report.Report{}, err
-		}
+		return g.sweep(ctx, s, acct, req, raw, rep)
 	}
 	rep, err = g.finish(ctx, s, rep, topics)
 	if err != nil {

@@ -47,10 +47,13 @@ func (s Settings) Needs(entry string) (inAccount, central []string) {
 	case EntryKeyGuard:
 		inAccount = append(inAccount, "ListTopics", "SelectTopicsByKey")
 	case EntryConfigRule:
-		inAccount = append(inAccount, "ListTopics", "PutEvaluations")
+		inAccount = append(inAccount, "ListTopics", "RecordedTopics", "PutEvaluations")
 	}
 	if s.AlertTopicARN != "" {
 		central = append(central, "Publish")
+	}
+	if entry == EntryConfigRule {
+		central = append(central, "InvokeAsync") // a sweep continues in its own function
 	}
 	return inAccount, central
 }

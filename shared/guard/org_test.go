@@ -214,8 +214,11 @@ func TestHandlersCallOnlyWhatTheyNeed(t *testing.T) {
 			t.Errorf("Needs(config-rule) lacks %s: %v", m, in)
 		}
 	}
-	if !slices.Equal(cen, []string{"Publish"}) || slices.Contains(in, "Publish") {
-		t.Errorf("alerts must be central only: in %v, central %v", in, cen)
+	if !slices.Equal(cen, []string{"Publish", "InvokeAsync"}) || slices.Contains(in, "Publish") || slices.Contains(in, "InvokeAsync") {
+		t.Errorf("alerts and the sweep's continuation must be central only: in %v, central %v", in, cen)
+	}
+	if _, cen := s.Needs(EntryTopicGuard); slices.Contains(cen, "InvokeAsync") {
+		t.Errorf("only the Config rule continues a sweep: topic-guard central %v", cen)
 	}
 	if in, _ := (Settings{Mode: ModeAlert}).Needs(EntryTopicGuard); slices.ContainsFunc(in, func(m string) bool {
 		return m == "PutKeyPolicy" || m == "SetTopicKey" || m == "ImportFindings" || m == "ListTopics"

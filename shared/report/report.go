@@ -36,6 +36,15 @@ type Report struct {
 	KeyActions []Action `json:"keyActions,omitempty"`
 	// Summary is set when the report covers several topics.
 	Summary *Summary `json:"summary,omitempty"`
+	// Continued is set when a sweep handed the rest of its topics to another
+	// invocation; the report covers this invocation's topics only.
+	Continued *Continuation `json:"continued,omitempty"`
+}
+
+// Continuation says how far a sweep that continues elsewhere got.
+type Continuation struct {
+	Topics      int `json:"topics"`      // judged and written by this and earlier invocations
+	Invocations int `json:"invocations"` // invocations so far
 }
 
 // Evaluation is the judgement of one topic.
@@ -128,4 +137,67 @@ func (r *Report) Summarize(max int) {
 		r.Evaluations = kept
 	}
 	r.Summary = s
+}
+
+// Tally summarizes evaluations as they come, page by page, keeping at most
+// max non-compliant and max other evaluations: a sweep of any size holds a
+// bounded report. Fill gives the report Summarize would have given the
+// whole list.
+type Tally struct {
+	max          int
+	n            int
+	s            Summary
+	nonc, others []Evaluation
+	all          []Evaluation // in order, while there are at most max
+}
+
+// NewTally keeps at most max evaluations in the report.
+func NewTally(max int) *Tally {
+	return &Tally{max: max, s: Summary{Compliance: map[string]int{}, Codes: map[string]int{}}}
+}
+
+// Add counts evaluations.
+func (t *Tally) Add(evals ...Evaluation) {
+	for _, e := range evals {
+		t.n++
+		if t.n <= t.max {
+			t.all = append(t.all, e)
+		} else {
+			t.all = nil
+		}
+		t.s.Compliance[e.Compliance]++
+		for _, f := range e.Findings {
+			t.s.Codes[string(f.Code)]++
+		}
+		if e.Compliance == rules.NonCompliant {
+			if len(t.nonc) < t.max {
+				t.nonc = append(t.nonc, e)
+			}
+		} else if len(t.others) < t.max {
+			t.others = append(t.others, e)
+		}
+	}
+}
+
+// Topics is how many evaluations were added.
+func (t *Tally) Topics() int { return t.n }
+
+// Fill sets r's evaluations and summary.
+func (t *Tally) Fill(r *Report) {
+	kept := t.all
+	if t.n > t.max {
+		kept = append([]Evaluation{}, t.nonc...)
+		kept = append(kept, t.others[:min(len(t.others), t.max-len(kept))]...)
+	}
+	r.Evaluations = kept
+	if t.n < 2 {
+		r.Summary = nil
+		return
+	}
+	s := t.s
+	s.Topics = t.n
+	if t.n > t.max {
+		s.Omitted = t.n - len(kept)
+	}
+	r.Summary = &s
 }

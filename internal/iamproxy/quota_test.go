@@ -1,0 +1,169 @@
+package iamproxy
+
+import (
+	"context"
+	"os"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/aws/retry"
+	"github.com/aws/aws-sdk-go-v2/credentials"
+	"github.com/aws/aws-sdk-go-v2/service/kms"
+	"github.com/aws/aws-sdk-go-v2/service/sns"
+
+	"github.com/snskeyguard/snskeyguard/internal/cfn"
+)
+
+// fakeClock is a settable clock for the limiter.
+type fakeClock struct {
+	mu sync.Mutex
+	t  time.Time
+}
+
+func (c *fakeClock) now() time.Time { c.mu.Lock(); defer c.mu.Unlock(); return c.t }
+func (c *fakeClock) add(d time.Duration) {
+	c.mu.Lock()
+	c.t = c.t.Add(d)
+	c.mu.Unlock()
+}
+
+func quotaFixture(t *testing.T, mode QuotaMode, clock func() time.Time) (*Proxy, aws.Config) {
+	t.Helper()
+	tpl, err := os.ReadFile("testdata/template.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	b := newBackend(t)
+	p, err := New(Options{Default: b.URL, Template: tpl, AdminKeys: []string{"test"}, Quotas: mode, Clock: clock,
+		Deployment: cfn.Deployment{AccountID: fixtureAccount, Region: "us-east-1", StackName: "fixture"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { p.Close() })
+	key, err := p.Register("guard", alertEnv, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return p, aws.Config{Region: "us-east-1", BaseEndpoint: aws.String(p.URL), Retryer: func() aws.Retryer { return aws.NopRetryer{} },
+		Credentials: credentials.NewStaticCredentialsProvider(key, "secret", "")}
+}
+
+func TestLimiterBurstThenRate(t *testing.T) {
+	clk := &fakeClock{t: time.Unix(0, 0)}
+	l := newLimiter(QuotaRealTime, clk.now)
+	op := "sns:ListTagsForResource" // 10 per second
+	for i := range burstOf(op) {
+		if !l.admit("111111111111", "us-east-1", op) {
+			t.Fatalf("call %d of a full bucket refused", i)
+		}
+	}
+	if l.admit("111111111111", "us-east-1", op) {
+		t.Fatal("call past the burst admitted")
+	}
+	// Buckets are per account and per Region.
+	if !l.admit("222222222222", "us-east-1", op) || !l.admit("111111111111", "eu-west-1", op) {
+		t.Fatal("another account's or Region's bucket was drained")
+	}
+	clk.add(100 * time.Millisecond) // one token at 10/s
+	if !l.admit("111111111111", "us-east-1", op) {
+		t.Fatal("a refilled token was refused")
+	}
+	if l.admit("111111111111", "us-east-1", op) {
+		t.Fatal("two calls admitted on one refilled token")
+	}
+	if l.throttled[op] != 2 {
+		t.Errorf("throttled %v", l.throttled)
+	}
+	// Operations without a documented quota pass.
+	for range 1000 {
+		if !l.admit("111111111111", "us-east-1", "sts:GetCallerIdentity") {
+			t.Fatal("unmetered call refused")
+		}
+	}
+}
+
+func TestVirtualClockChargesTheWait(t *testing.T) {
+	clk := &fakeClock{t: time.Unix(0, 0)}
+	l := newLimiter(QuotaVirtual, clk.now)
+	op := "config:SelectResourceConfig" // 10 per second
+	for range 10 + 50 {
+		if !l.admit("111111111111", "us-east-1", op) {
+			t.Fatal("the virtual clock refused a call")
+		}
+	}
+	// 10 calls from the burst, then 50 more at 10/s: 5 s of emulated waits,
+	// while the real clock did not move.
+	if got := l.waited; got < 4900*time.Millisecond || got > 5100*time.Millisecond {
+		t.Errorf("emulated wait %v, want 5s", got)
+	}
+	if got := l.now(); got != l.waited {
+		t.Errorf("emulated now %v, want the waits %v", got, l.waited)
+	}
+	// Another quota's calls made in that emulated time find a full bucket.
+	before := l.waited
+	for range burstOf("kms:DescribeKey") {
+		l.admit("111111111111", "us-east-1", "kms:DescribeKey")
+	}
+	if l.waited != before {
+		t.Errorf("a full DescribeKey bucket charged %v", l.waited-before)
+	}
+}
+
+func TestThrottledCallsGetTheServiceShapeAndTheRetryerAbsorbsThem(t *testing.T) {
+	clk := &fakeClock{t: time.Unix(0, 0)} // frozen until the test moves it
+	p, cfg := quotaFixture(t, QuotaRealTime, clk.now)
+	ctx := context.Background()
+	account := fixtureAccount
+	// Drain the buckets, then call once more with no retry: the SDK sees the
+	// service's throttling error.
+	for range burstOf("sns:Publish") {
+		p.quota.admit(account, "us-east-1", "sns:Publish")
+	}
+	_, err := sns.NewFromConfig(cfg).Publish(ctx, &sns.PublishInput{TopicArn: aws.String(fixtureTopic), Message: aws.String("x")})
+	if ae := apiError(t, err); ae.ErrorCode() != "Throttling" || ae.ErrorMessage() != "Rate exceeded" {
+		t.Errorf("SNS over quota: %s %q", ae.ErrorCode(), ae.ErrorMessage())
+	}
+	if !(retry.ThrottleErrorCode{Codes: retry.DefaultThrottleErrorCodes}).IsErrorThrottle(err).Bool() {
+		t.Errorf("the SDK does not take %v for a throttle", err)
+	}
+	for range burstOf("kms:DescribeKey") {
+		p.quota.admit(account, "us-east-1", "kms:DescribeKey")
+	}
+	_, err = kms.NewFromConfig(cfg).DescribeKey(ctx, &kms.DescribeKeyInput{KeyId: aws.String("k-1")})
+	if ae := apiError(t, err); ae.ErrorCode() != "ThrottlingException" ||
+		ae.ErrorMessage() != "You have exceeded the rate at which you may call KMS. Reduce the frequency of your calls." {
+		t.Errorf("KMS over quota: %s %q", ae.ErrorCode(), ae.ErrorMessage())
+	}
+	if got := p.Throttled(); got["sns:Publish"] != 1 || got["kms:DescribeKey"] != 1 {
+		t.Errorf("throttled %v", got)
+	}
+	// With the SDK's adaptive retry the same over-quota call succeeds once
+	// the bucket refills (the clock moves a second on, 50 ms into the call).
+	go func() { time.Sleep(50 * time.Millisecond); clk.add(time.Second) }()
+	retrying := cfg.Copy()
+	retrying.Retryer = func() aws.Retryer { return retry.NewAdaptiveMode() }
+	if _, err := kms.NewFromConfig(retrying).DescribeKey(ctx, &kms.DescribeKeyInput{KeyId: aws.String("k-1")}); err != nil {
+		t.Fatalf("adaptive retry did not absorb the throttle: %v", err)
+	}
+	if got := p.Throttled()["kms:DescribeKey"]; got < 2 {
+		t.Errorf("the retried call was never throttled (%d): the test proves nothing", got)
+	}
+}
+
+func TestLambdaInvokeIsAuthorizedOnTheFunction(t *testing.T) {
+	c := &call{service: "lambda", region: "us-east-1", path: "/2015-03-31/functions/fixture-config-rule/invocations"}
+	id := &identity{session: fixtureSession}
+	got, err := functionARN(nil, id, c)
+	if err != nil || len(got) != 1 || got[0] != "arn:aws:lambda:us-east-1:000000000000:function:fixture-config-rule" {
+		t.Errorf("functionARN = %v, %v", got, err)
+	}
+	c.path = "/2015-03-31/functions/arn%3Aaws%3Alambda%3Aeu-west-1%3A000000000000%3Afunction%3Ax/invocations"
+	if got, _ := functionARN(nil, id, c); got[0] != "arn:aws:lambda:eu-west-1:000000000000:function:x" {
+		t.Errorf("by ARN: %v", got)
+	}
+	if op := restOperation("lambda", "POST", "/2015-03-31/functions/f/invocations"); op != "Invoke" {
+		t.Errorf("restOperation = %q", op)
+	}
+}
