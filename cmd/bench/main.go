@@ -11,7 +11,8 @@
 //	coldstart_ratio=<r>
 //	coldstart_ratio_minimal=<r>
 //	coldstart_ratio_noxray=<r>
-//	evaluate_ns_per_topic=<ns>
+//	evaluate_ns_per_topic=<ns>  (judge + plan one topic, key policy parsed once per key, as the guard does)
+//	evaluate_ns_per_topic_parsing_twice=<ns>
 //
 // Everything runs on loopback: kumo seeded through its data directory, the
 // Config fake for PutEvaluations, each function binary (built like the Lambda
@@ -95,7 +96,7 @@ func run(ctx context.Context, topics, keys, rounds int, only string) error {
 		if err != nil {
 			return fmt.Errorf("evaluate: %w", err)
 		}
-		lines = append(lines, l)
+		lines = append(lines, l...)
 	}
 	for _, l := range lines {
 		fmt.Println(l)
@@ -369,17 +370,29 @@ func coldStart(ctx context.Context, v variant, event []byte, endpoint string) (b
 
 // evaluate runs the engine benchmark of shared/rules: one op judges one topic
 // (30 KB key policy, three required principals) and plans its fix.
-func evaluate(ctx context.Context, root string) (string, error) {
-	cmd := exec.CommandContext(ctx, "go", "test", "./shared/rules", "-run", "^$", "-bench", "^BenchmarkEvaluatePlan$", "-benchtime", "2s", "-count", "1")
-	cmd.Dir = root
-	out, err := cmd.CombinedOutput()
-	if err != nil {
-		return "", fmt.Errorf("go test -bench: %w\n%s", err, out)
+func evaluate(ctx context.Context, root string) ([]string, error) {
+	// The guard parses a key policy once per key and shares it across the
+	// key's topics (rules.Key.Parsed, plan.FixDoc): per topic it judges and
+	// plans on the parsed document. The figure with the parse (twice: judge
+	// and planner each parse) is printed beside it, the worst case of a key
+	// that serves one topic being lower than that.
+	var lines []string
+	for _, b := range []struct{ name, figure string }{
+		{"BenchmarkEvaluatePlanParsed", "evaluate_ns_per_topic"},
+		{"BenchmarkEvaluatePlan", "evaluate_ns_per_topic_parsing_twice"},
+	} {
+		cmd := exec.CommandContext(ctx, "go", "test", "./shared/rules", "-run", "^$", "-bench", "^"+b.name+"$", "-benchtime", "2s", "-count", "1")
+		cmd.Dir = root
+		out, err := cmd.CombinedOutput()
+		if err != nil {
+			return nil, fmt.Errorf("go test -bench: %w\n%s", err, out)
+		}
+		ns, err := bench.ParseNsPerOp(string(out))
+		if err != nil {
+			return nil, fmt.Errorf("%w:\n%s", err, out)
+		}
+		logf("%s: %.0f ns/op", b.name, ns)
+		lines = append(lines, fmt.Sprintf("%s=%.0f", b.figure, ns))
 	}
-	ns, err := bench.ParseNsPerOp(string(out))
-	if err != nil {
-		return "", fmt.Errorf("%w:\n%s", err, out)
-	}
-	logf("BenchmarkEvaluatePlan: %.0f ns/op", ns)
-	return fmt.Sprintf("evaluate_ns_per_topic=%.0f", ns), nil
+	return lines, nil
 }

@@ -208,13 +208,13 @@ func parseVmHWM(status string) (int64, error) {
 	return 0, errors.New("no VmHWM in /proc status")
 }
 
-var nsPerOp = regexp.MustCompile(`(?m)^BenchmarkEvaluatePlan(?:-\d+)?\s+\d+\s+([0-9.]+) ns/op`)
+var nsPerOp = regexp.MustCompile(`(?m)^Benchmark\w+(?:-\d+)?\s+\d+\s+([0-9.]+) ns/op`)
 
-// ParseNsPerOp reads BenchmarkEvaluatePlan's ns/op from `go test -bench` output.
+// ParseNsPerOp reads the first benchmark's ns/op from `go test -bench` output.
 func ParseNsPerOp(out string) (float64, error) {
 	m := nsPerOp.FindStringSubmatch(out)
 	if m == nil {
-		return 0, errors.New("no BenchmarkEvaluatePlan result in the output")
+		return 0, errors.New("no benchmark result in the output")
 	}
 	return strconv.ParseFloat(m[1], 64)
 }
