@@ -63,7 +63,7 @@ func expectations(t *testing.T, path string) map[string][2]string {
 const minBadEvents, minBadPolicies, minOddPolicies = 118, 43, 12
 
 func TestBadEvents(t *testing.T) {
-	const dir = "../../shared/trigger/testdata/bad"
+	var dir = filepath.Join("..", "..", "shared", "trigger", "testdata", "bad")
 	want := expectations(t, filepath.Join(dir, "EXPECT.tsv"))
 	files, _ := filepath.Glob(filepath.Join(dir, "*.json"))
 	if len(files) < minBadEvents || len(files) != len(want) {

@@ -214,7 +214,7 @@ func TestLogsHoldNoPolicyOrCredentials(t *testing.T) {
 	// A policy that cannot be parsed (its text must not be echoed either).
 	w.setPolicy(keyID, []byte(`{"Version":"2012-10-17","Statement":[{"Sid":"SecretSid","Effect":"Maybe"}]}`))
 	call("key-guard", putKeyPolicyEvent(keyID))
-	bad, _ := filepath.Glob("../../shared/trigger/testdata/bad/*.json")
+	bad, _ := filepath.Glob(filepath.Join("..", "..", "shared", "trigger", "testdata", "bad", "*.json"))
 	for _, f := range bad {
 		raw, _ := os.ReadFile(f)
 		for name := range handlers {

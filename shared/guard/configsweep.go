@@ -220,13 +220,5 @@ func (g *Guard) listSweep(ctx context.Context, s *session, acct Account, req tri
 	if err != nil {
 		return report.Report{}, err
 	}
-	rep, err = g.finish(ctx, s, rep, topics)
-	if err != nil {
-		return rep, err
-	}
-	if err := g.putEvaluations(ctx, acct, req, rep.Evaluations); err != nil {
-		return report.Report{}, err
-	}
-	rep.Summarize(report.MaxEvaluations)
-	return rep, nil
+	return g.evaluateAndReport(ctx, s, acct, req, rep, topics)
 }

@@ -138,7 +138,14 @@ func (g *Guard) HandleConfigEvent(ctx context.Context, raw []byte) (report.Repor
 	default:
 		return g.sweep(ctx, s, acct, req, raw, rep)
 	}
-	rep, err = g.finish(ctx, s, rep, topics)
+	return g.evaluateAndReport(ctx, s, acct, req, rep, topics)
+}
+
+// evaluateAndReport judges (and fixes) the loaded topics, sends their
+// evaluations to AWS Config and summarises the report: the end of every
+// Config rule invocation.
+func (g *Guard) evaluateAndReport(ctx context.Context, s *session, acct Account, req trigger.Request, rep report.Report, topics []*topicState) (report.Report, error) {
+	rep, err := g.finish(ctx, s, rep, topics)
 	if err != nil {
 		return rep, err
 	}
