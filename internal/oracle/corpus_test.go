@@ -3,7 +3,6 @@ package oracle_test
 import (
 	"bytes"
 	"crypto/sha256"
-	"encoding/json"
 	"os"
 	"path/filepath"
 	"sort"
@@ -12,6 +11,7 @@ import (
 
 	"github.com/snskeyguard/snskeyguard/internal/emulator"
 	"github.com/snskeyguard/snskeyguard/internal/oracle"
+	"github.com/snskeyguard/snskeyguard/internal/rulecase"
 	"github.com/snskeyguard/snskeyguard/shared/policy"
 	"github.com/snskeyguard/snskeyguard/shared/rules"
 )
@@ -30,60 +30,6 @@ type item struct {
 	// in is the whole judge input when the item is a topic (rule cases,
 	// samples, generated policies): the judge's findings are compared too.
 	in *rules.Input
-}
-
-// caseFile is the part of a rule case file (shared/rules/testdata/cases)
-// that the oracle needs; the defaults are those of shared/rules/cases_test.go.
-type caseFile struct {
-	Name  string `json:"name"`
-	Topic struct {
-		ARN            *string         `json:"arn"`
-		KMSMasterKeyID *string         `json:"kmsMasterKeyId"`
-		Policy         json.RawMessage `json:"policy"`
-	} `json:"topic"`
-	Key *struct {
-		ARN        *string         `json:"arn"`
-		ID         string          `json:"id"`
-		Manager    *string         `json:"manager"`
-		Spec       *string         `json:"spec"`
-		Usage      *string         `json:"usage"`
-		State      *string         `json:"state"`
-		Aliases    *[]string       `json:"aliases"`
-		Policy     json.RawMessage `json:"policy"`
-		PolicyFile string          `json:"policyFile"`
-		ReadError  string          `json:"readError"`
-		ReadDetail string          `json:"readDetail"`
-	} `json:"key"`
-	NoKey  bool `json:"noKey"`
-	Config struct {
-		RequiredPrincipals     []string `json:"requiredPrincipals"`
-		RemediationKeyID       string   `json:"remediationKeyId"`
-		IAMUsesResourceAliases bool     `json:"iamUsesResourceAliases"`
-	} `json:"config"`
-	Discovered []rules.Publisher `json:"discovered"`
-}
-
-func rawPolicy(t testing.TB, m json.RawMessage) []byte {
-	t.Helper()
-	m = bytes.TrimSpace(m)
-	if len(m) == 0 || string(m) == "null" {
-		return nil
-	}
-	if m[0] == '"' {
-		var s string
-		if err := json.Unmarshal(m, &s); err != nil {
-			t.Fatal(err)
-		}
-		return []byte(s)
-	}
-	return m
-}
-
-func str(p *string, def string) string {
-	if p == nil {
-		return def
-	}
-	return *p
 }
 
 func repoRoot(t testing.TB) string {
@@ -118,59 +64,25 @@ func readFile(t testing.TB, path string) []byte {
 	return b
 }
 
-// ruleCases are the rule cases as judge inputs (only those with a key policy).
+// ruleCases are the rule cases as judge inputs (only those with a key policy),
+// read by internal/rulecase as the rules tests read them.
 func ruleCases(t testing.TB) []item {
 	t.Helper()
 	dir := filepath.Join(repoRoot(t), "shared", "rules", "testdata")
+	cases, err := rulecase.Load(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
 	var out []item
-	for _, f := range glob(t, filepath.Join(dir, "cases", "*.json")) {
-		c := &caseFile{}
-		if err := json.Unmarshal(readFile(t, f), c); err != nil {
-			t.Fatalf("%s: %v", f, err)
+	for _, c := range cases {
+		in, err := c.Input(dir)
+		if err != nil {
+			t.Fatal(err)
 		}
-		name := "case:" + strings.TrimSuffix(filepath.Base(f), ".json")
-		in := rules.Input{
-			Topic: rules.Topic{
-				ARN:            str(c.Topic.ARN, oracle.TopicARN),
-				KMSMasterKeyID: str(c.Topic.KMSMasterKeyID, "alias/orders"),
-				Policy:         rawPolicy(t, c.Topic.Policy),
-			},
-			Discovered: c.Discovered,
-			Config: rules.Config{
-				RequiredPrincipals:     c.Config.RequiredPrincipals,
-				RemediationKeyID:       c.Config.RemediationKeyID,
-				IAMUsesResourceAliases: c.Config.IAMUsesResourceAliases,
-			},
-		}
-		if c.NoKey || in.Topic.KMSMasterKeyID == "" {
+		if in.Key == nil || len(in.Key.Policy) == 0 {
 			continue
 		}
-		k := &rules.Key{ARN: oracle.KeyARN, ID: "1234abcd-12ab-34cd-56ef-1234567890ab", Manager: "CUSTOMER", Spec: "SYMMETRIC_DEFAULT",
-			Usage: "ENCRYPT_DECRYPT", State: "Enabled", Aliases: []string{"alias/orders"}, NamedAs: in.Topic.KMSMasterKeyID}
-		if c.Key != nil {
-			k.ARN = str(c.Key.ARN, k.ARN)
-			if c.Key.ID != "" {
-				k.ID = c.Key.ID
-			}
-			k.Manager = str(c.Key.Manager, k.Manager)
-			k.Spec = str(c.Key.Spec, k.Spec)
-			k.Usage = str(c.Key.Usage, k.Usage)
-			k.State = str(c.Key.State, k.State)
-			if c.Key.Aliases != nil {
-				k.Aliases = *c.Key.Aliases
-			}
-			k.ReadError = rules.KeyError(c.Key.ReadError)
-			k.ReadDetail = c.Key.ReadDetail
-			k.Policy = rawPolicy(t, c.Key.Policy)
-			if c.Key.PolicyFile != "" {
-				k.Policy = readFile(t, filepath.Join(dir, c.Key.PolicyFile))
-			}
-		}
-		if len(k.Policy) == 0 {
-			continue
-		}
-		in.Key = k
-		out = append(out, topicItem(name, in))
+		out = append(out, topicItem("case:"+c.File, in))
 	}
 	return out
 }

@@ -2,12 +2,11 @@ package rules_test
 
 import (
 	"encoding/json"
-	"os"
-	"path/filepath"
 	"sort"
 	"strings"
 	"testing"
 
+	"github.com/snskeyguard/snskeyguard/internal/rulecase"
 	"github.com/snskeyguard/snskeyguard/shared/rules"
 )
 
@@ -15,122 +14,19 @@ import (
 // encrypted with a symmetric, enabled, customer managed key of the same
 // account that has an alias.
 const (
-	defTopicARN = "arn:aws:sns:us-east-1:111122223333:orders"
-	defKeyARN   = "arn:aws:kms:us-east-1:111122223333:key/1234abcd-12ab-34cd-56ef-1234567890ab"
+	defTopicARN = rulecase.TopicARN
+	defKeyARN   = rulecase.KeyARN
 )
 
-// caseFile is one corpus case (testdata/cases/*.json).
-type caseFile struct {
-	Name  string `json:"name"`
-	Topic struct {
-		ARN            *string         `json:"arn"`
-		KMSMasterKeyID *string         `json:"kmsMasterKeyId"`
-		Policy         json.RawMessage `json:"policy"`
-	} `json:"topic"`
-	Key *struct {
-		ARN        *string         `json:"arn"`
-		ID         string          `json:"id"`
-		Manager    *string         `json:"manager"`
-		Spec       *string         `json:"spec"`
-		Usage      *string         `json:"usage"`
-		State      *string         `json:"state"`
-		Aliases    *[]string       `json:"aliases"`
-		Policy     json.RawMessage `json:"policy"`
-		PolicyFile string          `json:"policyFile"`
-		ReadError  string          `json:"readError"`
-		ReadDetail string          `json:"readDetail"`
-	} `json:"key"`
-	NoKey  bool `json:"noKey"`
-	Config struct {
-		RequiredPrincipals     []string `json:"requiredPrincipals"`
-		RemediationKeyID       string   `json:"remediationKeyId"`
-		IAMUsesResourceAliases bool     `json:"iamUsesResourceAliases"`
-	} `json:"config"`
-	Discovered []rules.Publisher `json:"discovered"`
-	Want       struct {
-		Compliance string          `json:"compliance"`
-		Codes      []string        `json:"codes"`
-		Fixable    map[string]bool `json:"fixable"`
-		Uncertain  []string        `json:"uncertain"`
-		Repoint    bool            `json:"repoint"`
-		Publishers int             `json:"publishers"`
-		// Grants, when present, must equal Result.Grants exactly.
-		Grants *[]rules.Grant `json:"grants"`
-		// Messages maps a finding label to a text its message must contain.
-		Messages map[string]string `json:"messages"`
-	} `json:"want"`
-}
+// caseFile is one corpus case (internal/rulecase reads the format).
+type caseFile = rulecase.Case
 
-// rawPolicy turns a case's policy member into bytes: a JSON string is taken
-// as the policy text itself (so unparseable text can be written), anything
-// else is the policy document.
-func rawPolicy(t testing.TB, m json.RawMessage) []byte {
+func input(t testing.TB, c *caseFile) rules.Input {
 	t.Helper()
-	m = json.RawMessage(strings.TrimSpace(string(m)))
-	if len(m) == 0 || string(m) == "null" {
-		return nil
+	in, err := c.Input("testdata")
+	if err != nil {
+		t.Fatal(err)
 	}
-	if m[0] == '"' {
-		var s string
-		if err := json.Unmarshal(m, &s); err != nil {
-			t.Fatal(err)
-		}
-		return []byte(s)
-	}
-	return m
-}
-
-func str(p *string, def string) string {
-	if p == nil {
-		return def
-	}
-	return *p
-}
-
-func (c *caseFile) input(t testing.TB) rules.Input {
-	t.Helper()
-	in := rules.Input{
-		Topic: rules.Topic{
-			ARN:            str(c.Topic.ARN, defTopicARN),
-			KMSMasterKeyID: str(c.Topic.KMSMasterKeyID, "alias/orders"),
-			Policy:         rawPolicy(t, c.Topic.Policy),
-		},
-		Discovered: c.Discovered,
-		Config: rules.Config{
-			RequiredPrincipals:     c.Config.RequiredPrincipals,
-			RemediationKeyID:       c.Config.RemediationKeyID,
-			IAMUsesResourceAliases: c.Config.IAMUsesResourceAliases,
-		},
-	}
-	if c.NoKey || in.Topic.KMSMasterKeyID == "" {
-		return in
-	}
-	k := &rules.Key{ARN: defKeyARN, ID: "1234abcd-12ab-34cd-56ef-1234567890ab", Manager: "CUSTOMER", Spec: "SYMMETRIC_DEFAULT",
-		Usage: "ENCRYPT_DECRYPT", State: "Enabled", Aliases: []string{"alias/orders"}, NamedAs: in.Topic.KMSMasterKeyID}
-	if c.Key != nil {
-		k.ARN = str(c.Key.ARN, k.ARN)
-		if c.Key.ID != "" {
-			k.ID = c.Key.ID
-		}
-		k.Manager = str(c.Key.Manager, k.Manager)
-		k.Spec = str(c.Key.Spec, k.Spec)
-		k.Usage = str(c.Key.Usage, k.Usage)
-		k.State = str(c.Key.State, k.State)
-		if c.Key.Aliases != nil {
-			k.Aliases = *c.Key.Aliases
-		}
-		k.ReadError = rules.KeyError(c.Key.ReadError)
-		k.ReadDetail = c.Key.ReadDetail
-		k.Policy = rawPolicy(t, c.Key.Policy)
-		if c.Key.PolicyFile != "" {
-			b, err := os.ReadFile(filepath.Join("testdata", c.Key.PolicyFile))
-			if err != nil {
-				t.Fatal(err)
-			}
-			k.Policy = b
-		}
-	}
-	in.Key = k
 	return in
 }
 
@@ -144,28 +40,11 @@ func label(f rules.Finding) string {
 
 func loadCases(t testing.TB) []*caseFile {
 	t.Helper()
-	files, err := filepath.Glob(filepath.Join("testdata", "cases", "*.json"))
+	cases, err := rulecase.Load("testdata")
 	if err != nil {
 		t.Fatal(err)
 	}
-	var out []*caseFile
-	for _, f := range files {
-		b, err := os.ReadFile(f)
-		if err != nil {
-			t.Fatal(err)
-		}
-		c := &caseFile{}
-		dec := json.NewDecoder(strings.NewReader(string(b)))
-		dec.DisallowUnknownFields()
-		if err := dec.Decode(c); err != nil {
-			t.Fatalf("%s: %v", f, err)
-		}
-		if c.Name == "" {
-			c.Name = strings.TrimSuffix(filepath.Base(f), ".json")
-		}
-		out = append(out, c)
-	}
-	return out
+	return cases
 }
 
 // checkResult asserts the exact finding multiset, fixability, uncertainty and
@@ -278,10 +157,10 @@ func TestCases(t *testing.T) {
 	}
 	for _, c := range cases {
 		t.Run(c.Name, func(t *testing.T) {
-			r := rules.Evaluate(c.input(t))
+			r := rules.Evaluate(input(t, c))
 			checkResult(t, c, r)
 			// Judging is deterministic, findings included.
-			if again := rules.Evaluate(c.input(t)); dump(again) != dump(r) {
+			if again := rules.Evaluate(input(t, c)); dump(again) != dump(r) {
 				t.Errorf("second evaluation differs:\n%s\n%s", dump(r), dump(again))
 			}
 		})

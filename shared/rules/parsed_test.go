@@ -22,7 +22,7 @@ func TestEvaluateParsed(t *testing.T) {
 		t.Fatal(err)
 	}
 	for _, c := range loadCases(t) {
-		in := c.input(t)
+		in := input(t, c)
 		if in.Key == nil {
 			continue
 		}

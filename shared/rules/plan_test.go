@@ -22,7 +22,7 @@ import (
 func TestFixRoundTrip(t *testing.T) {
 	n := 0
 	for _, c := range loadCases(t) {
-		in := c.input(t)
+		in := input(t, c)
 		r := rules.Evaluate(in)
 		if len(r.Grants) == 0 {
 			continue
@@ -154,7 +154,7 @@ func checkFixed(t testing.TB, in rules.Input, _ rules.Result, grants []rules.Gra
 // checks the planner's invariants on whatever the judge asks it to fix.
 func FuzzEvaluatePlan(f *testing.F) {
 	for _, c := range loadCases(f) {
-		in := c.input(f)
+		in := input(f, c)
 		if in.Key == nil {
 			continue
 		}
