@@ -257,13 +257,21 @@ func (w *work) fixService(t target) ([]string, error) {
 		if !s.IsAllow() || !grantsKMS(s) {
 			continue
 		}
+		needAccount, needARN := !rules.SourceRestricted(s, keySourceAccount), !rules.SourceRestricted(s, keySourceARN)
+		if !exactlySNSActions(s) && ((needAccount && replaceWidens(s, "StringEquals", keySourceAccount, t.accounts)) ||
+			(needARN && replaceWidens(s, "ArnLike", keySourceARN, t.arns))) {
+			// Rewriting would make a statement that grants more than SNS
+			// needs apply where it never did; our own statement grants
+			// the principal instead.
+			continue
+		}
 		var added []string
-		if !rules.SourceRestricted(s, keySourceAccount) {
+		if needAccount {
 			s = w.edit(i)
 			setCondition(s, "StringEquals", keySourceAccount, t.accounts)
 			added = append(added, keySourceAccount)
 		}
-		if !rules.SourceRestricted(s, keySourceARN) {
+		if needARN {
 			s = w.edit(i)
 			setCondition(s, "ArnLike", keySourceARN, t.arns)
 			added = append(added, keySourceARN)
@@ -484,6 +492,8 @@ func rewriteOurs(doc *policy.Document, old *policy.Statement, t target) *policy.
 // absentForServices are keys documented as absent from a service principal's
 // request (DESIGN.md's request context): an entry requiring one of them
 // certainly breaks the grant.
+const encryptionContextPrefix = "kms:EncryptionContext:"
+
 var absentForServices = []string{"aws:PrincipalArn", "aws:PrincipalAccount", "aws:PrincipalOrgID", "aws:PrincipalOrgPaths", "aws:userid", "aws:username", "kms:CallerAccount"}
 
 // breaks reports whether a condition entry is certainly false for one of
@@ -495,7 +505,12 @@ var absentForServices = []string{"aws:PrincipalArn", "aws:PrincipalAccount", "aw
 func breaks(operator string, k policy.ConditionKey, ctxs []policy.Context) bool {
 	key := strings.TrimSpace(k.Key)
 	entry := policy.Conditions{{Operator: operator, Keys: []policy.ConditionKey{k}}}
-	absent := slices.ContainsFunc(absentForServices, func(a string) bool { return strings.EqualFold(a, key) })
+	// SNS's encryption context holds aws:sns:topicArn only, so every other
+	// kms:EncryptionContext:<key> is absent, as the judge's request context
+	// has it (rules/request.go).
+	absent := slices.ContainsFunc(absentForServices, func(a string) bool { return strings.EqualFold(a, key) }) ||
+		(len(key) > len(encryptionContextPrefix) && strings.EqualFold(key[:len(encryptionContextPrefix)], encryptionContextPrefix) &&
+			!strings.EqualFold(key, keyTopicARN))
 	for _, c := range ctxs {
 		if _, unknown, ok := c.Lookup(key); !absent && (!ok || unknown) {
 			return false
@@ -683,6 +698,30 @@ func setCondition(s *policy.Statement, operator, key string, vals []string) {
 		return
 	}
 	s.Condition = append(s.Condition, policy.ConditionBlock{Operator: operator, Keys: []policy.ConditionKey{{Key: key, Values: *values(vals)}}})
+}
+
+// replaceWidens reports whether setting operator/key to vals would replace
+// an existing entry that does not already match every new value: an entry
+// that matched less (ArnLike "" matches no source at all) would then let the
+// statement apply where it never did, which for a statement granting more
+// than SNS needs is a widening.
+func replaceWidens(s *policy.Statement, operator, key string, vals []string) bool {
+	for _, b := range s.Condition {
+		if !strings.EqualFold(b.Operator, operator) {
+			continue
+		}
+		for _, k := range b.Keys {
+			if !strings.EqualFold(strings.TrimSpace(k.Key), key) {
+				continue
+			}
+			for _, v := range vals {
+				if !slices.ContainsFunc(k.Values.Items, func(old string) bool { return policy.MatchWildcard(old, v) }) {
+					return true
+				}
+			}
+		}
+	}
+	return false
 }
 
 // conditionValues returns the values of operator/key that restrict the key
