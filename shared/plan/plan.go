@@ -127,6 +127,11 @@ func FixDoc(doc *policy.Document, data []byte, grants []rules.Grant) (Change, er
 	}
 	doc = w.doc
 	var summary []string
+	// EventBridge first: moving it out of a statement it shared can leave
+	// that statement another principal's own, which its fix then protects.
+	sort.SliceStable(targets, func(i, j int) bool {
+		return targets[i].principal == eventsPrincipal && targets[j].principal != eventsPrincipal
+	})
 	for _, t := range targets {
 		var lines []string
 		if t.principal == eventsPrincipal {
@@ -714,8 +719,13 @@ func replaceWidens(s *policy.Statement, operator, key string, vals []string) boo
 			if !strings.EqualFold(strings.TrimSpace(k.Key), key) {
 				continue
 			}
+			// A value that names the key itself as a variable
+			// ("${aws:SourceAccount}") matches every value of the key.
+			self := "${" + strings.ToLower(key) + "}"
 			for _, v := range vals {
-				if !slices.ContainsFunc(k.Values.Items, func(old string) bool { return policy.MatchWildcard(old, v) }) {
+				if !slices.ContainsFunc(k.Values.Items, func(old string) bool {
+					return policy.MatchWildcard(old, v) || strings.ToLower(strings.TrimSpace(old)) == self
+				}) {
 					return true
 				}
 			}

@@ -2,6 +2,7 @@ package rules
 
 import (
 	"fmt"
+	"slices"
 	"strings"
 
 	"github.com/snskeyguard/snskeyguard/shared/policy"
@@ -116,7 +117,7 @@ func (e *evaluator) checkPaths(p string, id policy.Identity, real []policy.Conte
 				lacks = append(lacks, "aws:SourceArn")
 			}
 			missing = append(missing, stmtName(s, i)+" lacks "+strings.Join(lacks, " and "))
-			if own, ok := s.OwnService(); !ok || normPrincipal(own) != p {
+			if own, ok := s.OwnService(); (!ok || normPrincipal(own) != p) && !e.ownOnceEventsMoved(s, p) {
 				ownOnly = false
 			}
 		}
@@ -477,4 +478,34 @@ func (e *evaluator) service(code Code, p string, fixable, uncertain bool, msg st
 	if fixable {
 		e.grants[p] = e.grantFor(p)
 	}
+}
+
+// ownOnceEventsMoved reports whether a statement shared by p and EventBridge
+// alone becomes p's own in the same fix: EventBridge is required, and the
+// statement grants it nothing (it needs source keys EventBridge's requests
+// never carry), so the planner moves EventBridge out of it and p's fix then
+// protects it. Judging it p's own keeps one fix enough (docs/DESIGN.md, fix
+// invariant 6).
+func (e *evaluator) ownOnceEventsMoved(s *policy.Statement, p string) bool {
+	const events = "events.amazonaws.com"
+	pr := s.Principal
+	if pr == nil || s.NotPrincipal != nil || pr.Wildcard || pr.Service == nil || !slices.Contains(e.principals, events) {
+		return false
+	}
+	for _, v := range []*policy.Values{pr.AWS, pr.Federated, pr.CanonicalUser} {
+		if v != nil && len(v.Items) > 0 {
+			return false
+		}
+	}
+	sawEvents := false
+	for _, v := range pr.Service.Items {
+		switch normPrincipal(v) {
+		case events:
+			sawEvents = true
+		case p:
+		default:
+			return false
+		}
+	}
+	return sawEvents && !notFalseInAny(s, e.serviceContexts(events, false))
 }
