@@ -318,7 +318,7 @@ func (w *work) fixEvents(t target) ([]string, error) {
 			s = w.edit(i)
 			removed := dropUnsupported(s)
 			summary = append(summary, fmt.Sprintf("remove %s condition from statement %s for %s", strings.Join(removed, " and "), label(s, i), eventsPrincipal))
-		case eventBridgeOwnUse(s):
+		case rules.EventBridgeOwnUse(s):
 			// kept: ours is added beside it
 		case only:
 			summary = append(summary, fmt.Sprintf("remove statement %s: it grants only %s, more than kms:GenerateDataKey*/kms:Decrypt and only with conditions its requests never carry", label(s, i), eventsPrincipal))
@@ -358,35 +358,6 @@ func exactlySNSActions(s *policy.Statement) bool {
 		}
 	}
 	return true
-}
-
-// eventBridgeOwnUse reports whether a statement's conditions name
-// EventBridge's own resources: an aws:SourceArn in the events namespace other
-// than a rule's, or an EventBridge encryption context key
-// (kms:EncryptionContext:aws:events:...).
-// EventBridge uses a customer managed key for its own event buses through
-// such grants; removing them would break a grant someone relies on.
-func eventBridgeOwnUse(s *policy.Statement) bool {
-	for _, b := range s.Condition {
-		for _, k := range b.Keys {
-			key := strings.ToLower(strings.TrimSpace(k.Key))
-			if strings.HasPrefix(key, "kms:encryptioncontext:aws:events") {
-				return true
-			}
-			if key != "aws:sourcearn" {
-				continue
-			}
-			for _, v := range k.Values.Items {
-				// Rule ARNs are the SNS documentation's mistaken EventBridge
-				// grant for publishing, not a grant for EventBridge's own resources.
-				f := strings.SplitN(strings.TrimSpace(v), ":", 6)
-				if len(f) >= 3 && strings.EqualFold(f[2], "events") && !(len(f) == 6 && strings.HasPrefix(f[5], "rule/")) {
-					return true
-				}
-			}
-		}
-	}
-	return false
 }
 
 // writeOurs adds the statement with our Sid (ours < 0) or rewrites it when

@@ -507,5 +507,36 @@ func (e *evaluator) ownOnceEventsMoved(s *policy.Statement, p string) bool {
 			return false
 		}
 	}
-	return sawEvents && !notFalseInAny(s, e.serviceContexts(events, false))
+	// The planner keeps a statement that serves EventBridge's own use of
+	// the key as it is, so it stays shared.
+	return sawEvents && !EventBridgeOwnUse(s) && !notFalseInAny(s, e.serviceContexts(events, false))
+}
+
+// EventBridgeOwnUse reports whether a statement's conditions name
+// EventBridge's own resources: an aws:SourceArn in the events namespace other
+// than a rule's, or an EventBridge encryption context key
+// (kms:EncryptionContext:aws:events:...).
+// EventBridge uses a customer managed key for its own event buses through
+// such grants; removing them would break a grant someone relies on.
+func EventBridgeOwnUse(s *policy.Statement) bool {
+	for _, b := range s.Condition {
+		for _, k := range b.Keys {
+			key := strings.ToLower(strings.TrimSpace(k.Key))
+			if strings.HasPrefix(key, "kms:encryptioncontext:aws:events") {
+				return true
+			}
+			if key != "aws:sourcearn" {
+				continue
+			}
+			for _, v := range k.Values.Items {
+				// Rule ARNs are the SNS documentation's mistaken EventBridge
+				// grant for publishing, not a grant for EventBridge's own resources.
+				f := strings.SplitN(strings.TrimSpace(v), ":", 6)
+				if len(f) >= 3 && strings.EqualFold(f[2], "events") && !(len(f) == 6 && strings.HasPrefix(f[5], "rule/")) {
+					return true
+				}
+			}
+		}
+	}
+	return false
 }
