@@ -145,11 +145,7 @@ func NewFakeConfigAt(addr string) (*FakeConfig, error) {
 		return nil, fmt.Errorf("FakeConfig on %s: %w", addr, err)
 	}
 	f := &FakeConfig{history: map[string][]ConfigItem{}}
-	f.srv = httptest.NewUnstartedServer(http.HandlerFunc(f.serve))
-	f.srv.Listener.Close()
-	f.srv.Listener = l
-	f.srv.Start()
-	f.URL = fmt.Sprintf("http://127.0.0.1:%d", l.Addr().(*net.TCPAddr).Port)
+	f.srv, f.URL = serveOn(l, http.HandlerFunc(f.serve))
 	return f, nil
 }
 
@@ -497,4 +493,14 @@ func (f *FakeConfig) batchGetResourceConfig(w http.ResponseWriter, body []byte) 
 			"configurationItemStatus": status, "configuration": string(cb)})
 	}
 	writeJSON(w, "application/x-amz-json-1.1", map[string]any{"baseConfigurationItems": items, "unprocessedResourceKeys": []any{}})
+}
+
+// serveOn serves h on a listener the caller opened (a fixed port for
+// make run SERVE=1) and returns the server and its loopback URL.
+func serveOn(l net.Listener, h http.Handler) (*httptest.Server, string) {
+	srv := httptest.NewUnstartedServer(h)
+	srv.Listener.Close()
+	srv.Listener = l
+	srv.Start()
+	return srv, fmt.Sprintf("http://127.0.0.1:%d", l.Addr().(*net.TCPAddr).Port)
 }

@@ -51,11 +51,7 @@ func NewFakeSecurityHubAt(addr string) (*FakeSecurityHub, error) {
 		return nil, fmt.Errorf("FakeSecurityHub on %s: %w", addr, err)
 	}
 	f := &FakeSecurityHub{findings: map[string]json.RawMessage{}}
-	f.srv = httptest.NewUnstartedServer(http.HandlerFunc(f.serve))
-	f.srv.Listener.Close()
-	f.srv.Listener = l
-	f.srv.Start()
-	f.URL = fmt.Sprintf("http://127.0.0.1:%d", l.Addr().(*net.TCPAddr).Port)
+	f.srv, f.URL = serveOn(l, http.HandlerFunc(f.serve))
 	return f, nil
 }
 
