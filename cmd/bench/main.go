@@ -32,6 +32,7 @@ import (
 	"os/signal"
 	"path/filepath"
 	"runtime"
+	"strconv"
 	"strings"
 	"sync/atomic"
 	"syscall"
@@ -39,6 +40,7 @@ import (
 
 	"github.com/snskeyguard/snskeyguard/internal/bench"
 	"github.com/snskeyguard/snskeyguard/internal/emulator"
+	"github.com/snskeyguard/snskeyguard/internal/iamproxy"
 )
 
 func main() {
@@ -54,7 +56,23 @@ func main() {
 		sweepEnv[k] = v
 		return nil
 	})
+	flag.Func("quota", "OP=RATE: run the sweep with another request rate (per second) for a metered operation, e.g. config:SelectResourceConfig=5 (internal/iamproxy/quota.go); repeatable", func(kv string) error {
+		op, v, ok := strings.Cut(kv, "=")
+		if !ok {
+			return errors.New("want OP=RATE")
+		}
+		rate, err := strconv.ParseFloat(v, 64)
+		if err != nil {
+			return fmt.Errorf("rate of %s: %w", op, err)
+		}
+		quotaOverrides[op] = rate
+		return nil
+	})
 	flag.Parse()
+	if _, err := iamproxy.QuotaTable(quotaOverrides); err != nil {
+		fmt.Fprintln(os.Stderr, "bench:", err)
+		os.Exit(2)
+	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
 	if err := run(ctx, *topics, *keys, *rounds, *only); err != nil {
@@ -65,6 +83,10 @@ func main() {
 
 // sweepEnv is layered over the sweep function's environment.
 var sweepEnv = map[string]string{}
+
+// quotaOverrides are the -quota flags: rates the IAM proxy uses instead of
+// its table's for the sweep.
+var quotaOverrides = map[string]float64{}
 
 func logf(format string, args ...any) { fmt.Fprintf(os.Stderr, "# "+format+"\n", args...) }
 
@@ -162,7 +184,7 @@ func sweepSizes(topics int) []int {
 func sweepOnce(ctx context.Context, bin string, topics, keys int) ([]string, error) {
 	t0 := time.Now()
 	seed, recorded := bench.RecordedSweepSeed(topics, keys)
-	stack, err := emulator.StartStack(ctx, emulator.StackOptions{Kumo: emulator.KumoOptions{Seed: seed}, VirtualQuotas: true})
+	stack, err := emulator.StartStack(ctx, emulator.StackOptions{Kumo: emulator.KumoOptions{Seed: seed}, VirtualQuotas: true, QuotaOverrides: quotaOverrides})
 	if err != nil {
 		return nil, err
 	}

@@ -28,6 +28,9 @@ type StackOptions struct {
 	// clock (benchmarks: waits are charged to emulated time, never slept);
 	// otherwise the quotas hold the functions in real time, as AWS does.
 	VirtualQuotas bool
+	// QuotaOverrides replaces the request rate of some metered operations
+	// (iamproxy.QuotaTable): the benchmark's -quota flag.
+	QuotaOverrides map[string]float64
 }
 
 // FixedPorts are the ports `make run SERVE=1` keeps open; events/env.json
@@ -89,7 +92,7 @@ func StartStack(ctx context.Context, opts StackOptions) (*Stack, error) {
 	if opts.VirtualQuotas {
 		quotas = iamproxy.QuotaVirtual
 	}
-	if s.IAM, err = s.startIAM(quotas); err != nil {
+	if s.IAM, err = s.startIAM(quotas, opts.QuotaOverrides); err != nil {
 		_ = s.Close()
 		return nil, err
 	}
@@ -99,7 +102,7 @@ func StartStack(ctx context.Context, opts StackOptions) (*Stack, error) {
 // startIAM starts the IAM proxy in front of every emulator of the stack. The
 // template's alert key and topic are the demo's (SeedDemo creates them under
 // these names); every other resource has CloudFormation's default name.
-func (s *Stack) startIAM(quotas iamproxy.QuotaMode) (*iamproxy.Proxy, error) {
+func (s *Stack) startIAM(quotas iamproxy.QuotaMode, overrides map[string]float64) (*iamproxy.Proxy, error) {
 	root, err := RepoRoot()
 	if err != nil {
 		return nil, err
@@ -114,7 +117,7 @@ func (s *Stack) startIAM(quotas iamproxy.QuotaMode) (*iamproxy.Proxy, error) {
 	}
 	alertKey := DemoKeyARN(DemoAlertsKeyID)
 	return iamproxy.New(iamproxy.Options{
-		Targets: targets, Default: s.Kumo.URL, Template: tpl, Quotas: quotas, AdminKeys: []string{DefaultFunctionEnv()["AWS_ACCESS_KEY_ID"]},
+		Targets: targets, Default: s.Kumo.URL, Template: tpl, Quotas: quotas, QuotaOverrides: overrides, AdminKeys: []string{DefaultFunctionEnv()["AWS_ACCESS_KEY_ID"]},
 		Deployment: cfn.Deployment{AccountID: KumoAccount, Region: KumoRegion, StackName: StackName,
 			Physical: map[string]cfn.Physical{
 				"AlertKey":   {Ref: DemoAlertsKeyID, Attrs: map[string]string{"Arn": alertKey, "KeyId": DemoAlertsKeyID}},
