@@ -50,6 +50,9 @@ type Stack struct {
 	KMS         *LocalKMS // nil unless requested
 	Config      *FakeConfig
 	SecurityHub *FakeSecurityHub
+	// Lambda serves Lambda's Invoke API for the functions deployed in it
+	// (nil with Fixed ports: sam local invoke runs the functions there).
+	Lambda *LambdaService
 	// IAM enforces template.yaml's roles on the functions whose environment
 	// FunctionEnv made; the harness's own calls (key "test") pass unchecked.
 	IAM *iamproxy.Proxy
@@ -88,6 +91,7 @@ func StartStack(ctx context.Context, opts StackOptions) (*Stack, error) {
 	}
 	s.Config = NewFakeConfig()
 	s.SecurityHub = NewFakeSecurityHub()
+	s.Lambda = NewLambdaService(KumoAccount, KumoRegion)
 	quotas := iamproxy.QuotaRealTime
 	if opts.VirtualQuotas {
 		quotas = iamproxy.QuotaVirtual
@@ -111,7 +115,7 @@ func (s *Stack) startIAM(quotas iamproxy.QuotaMode, overrides map[string]float64
 	if err != nil {
 		return nil, fmt.Errorf("iam proxy: %w", err)
 	}
-	targets := map[string]string{"config": s.Config.URL, "securityhub": s.SecurityHub.URL}
+	targets := map[string]string{"config": s.Config.URL, "securityhub": s.SecurityHub.URL, "lambda": s.Lambda.URL}
 	if s.KMS != nil {
 		targets["kms"] = s.KMS.URL
 	}
@@ -132,6 +136,9 @@ func (s *Stack) startIAM(quotas iamproxy.QuotaMode, overrides map[string]float64
 // template.yaml. params sets template parameters no variable shows
 // (DeploymentMode, OrganizationId, OrganizationalUnitIds); the others are
 // read back from env. An endpoint env points elsewhere (a test's fake) stays.
+// AWS_LAMBDA_FUNCTION_NAME is the deployed name unless env sets it; deploy
+// the started function in Lambda under that name (DeployFunction) for the
+// invocations it starts itself.
 func (s *Stack) FunctionEnv(name string, env, params map[string]string) (map[string]string, error) {
 	key, err := s.IAM.Register(name, env, params)
 	if err != nil {
@@ -145,6 +152,9 @@ func (s *Stack) FunctionEnv(name string, env, params map[string]string) (map[str
 	if s.KMS != nil {
 		own[s.KMS.URL] = true
 	}
+	if s.Lambda != nil {
+		own[s.Lambda.URL] = true
+	}
 	for k, v := range out {
 		if strings.HasPrefix(k, "AWS_ENDPOINT_URL") && own[v] {
 			out[k] = s.IAM.URL
@@ -152,7 +162,20 @@ func (s *Stack) FunctionEnv(name string, env, params map[string]string) (map[str
 	}
 	out["AWS_ACCESS_KEY_ID"] = key
 	out["AWS_SECRET_ACCESS_KEY"] = "iam-proxy-" + key
+	if out["AWS_LAMBDA_FUNCTION_NAME"] == "" {
+		// As Lambda sets it: the deployed name, which the role's own
+		// lambda:InvokeFunction statement names.
+		out["AWS_LAMBDA_FUNCTION_NAME"] = StackName + "-" + name
+	}
 	return out, nil
+}
+
+// DeployFunction makes fn the function "<StackName>-<name>" of the stack's
+// Lambda service, the target of the Invoke calls functions make.
+func (s *Stack) DeployFunction(name string, fn *Function) {
+	if s.Lambda != nil {
+		s.Lambda.Deploy(StackName+"-"+name, fn)
+	}
 }
 
 // NewStack is StartStack for a test, stopped when the test ends.
@@ -176,6 +199,9 @@ func (s *Stack) Close() error {
 	}
 	if s.SecurityHub != nil {
 		s.SecurityHub.Close()
+	}
+	if s.Lambda != nil {
+		s.Lambda.Close()
 	}
 	if s.KMS != nil {
 		errs = append(errs, s.KMS.Close())
@@ -202,6 +228,9 @@ func (s *Stack) Env() map[string]string {
 	}
 	if s.SecurityHub != nil {
 		env["AWS_ENDPOINT_URL_SECURITYHUB"] = s.SecurityHub.URL
+	}
+	if s.Lambda != nil {
+		env["AWS_ENDPOINT_URL_LAMBDA"] = s.Lambda.URL
 	}
 	return env
 }
