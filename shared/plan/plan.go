@@ -784,8 +784,10 @@ func coversAnyKey(s *policy.Statement) bool {
 }
 
 // wildcardOnly reports whether a value matches anything ("*", "**", ...).
+// Resource values are matched as written, as the judge matches them
+// (policy.Statement.MatchesResource): "* " names only ARNs that end in a
+// space, which no key ARN does.
 func wildcardOnly(v string) bool {
-	v = strings.TrimSpace(v)
 	return v != "" && strings.Trim(v, "*") == ""
 }
 

@@ -313,3 +313,22 @@ func mustWrite(t *testing.T, path string, b []byte) {
 		t.Fatal(err)
 	}
 }
+
+// A statement whose Resource is "* " (a trailing space) names only ARNs that
+// end in a space, as the judge reads it: it grants nothing on a key, so the
+// fix adds our own statement (FuzzEvaluatePlan found the planner trimming the
+// value and counting the grant as present; crasher kept in
+// shared/rules/testdata/fuzz/FuzzEvaluatePlan/c2c82c6cfdf5f8e9).
+func TestFixResourceIsMatchedAsWritten(t *testing.T) {
+	in := []byte(`{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Principal":{"Service":"cloudwatch.amazonaws.com"},"Action":"kms:*","Resource":"* ",` +
+		`"Condition":{"StringEquals":{"aws:SourceAccount":"111122223333"},"ArnLike":{"aws:SourceArn":"arn:aws:cloudwatch:us-east-1:111122223333:alarm:*"}}}]}`)
+	g := rules.Grant{Principal: "cloudwatch.amazonaws.com", SourceAccounts: []string{"111122223333"}, SourceARNs: []string{"arn:aws:cloudwatch:us-east-1:111122223333:alarm:*"}}
+	ch, err := Fix(in, []rules.Grant{g})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !ch.Changed || !strings.Contains(string(ch.Policy), `"Sid": "`+SID("cloudwatch.amazonaws.com")+`"`) {
+		t.Fatalf("no statement of ours added:\n%s", ch.Policy)
+	}
+	checkInvariants(t, in, []rules.Grant{g}, ch.Policy)
+}
