@@ -329,7 +329,7 @@ func (w *work) fixEvents(t target) ([]string, error) {
 			// EventBridge leaves it and gets its own below.
 			s = w.edit(i)
 			s.Principal.Service.Items = slices.DeleteFunc(s.Principal.Service.Items, func(v string) bool {
-				return strings.EqualFold(strings.TrimSpace(v), eventsPrincipal)
+				return strings.EqualFold(v, eventsPrincipal)
 			})
 			if len(s.Principal.Service.Items) == 0 {
 				s.Principal.Service = nil
@@ -351,7 +351,7 @@ func exactlySNSActions(s *policy.Statement) bool {
 		return false
 	}
 	for _, a := range s.Action.Items {
-		switch strings.ToLower(strings.TrimSpace(a)) {
+		switch strings.ToLower(a) {
 		case "kms:generatedatakey*", "kms:generatedatakey", "kms:decrypt":
 		default:
 			return false
@@ -516,7 +516,7 @@ func onlyService(s *policy.Statement, service string) bool {
 		}
 	}
 	for _, v := range p.Service.Items {
-		if !strings.EqualFold(strings.TrimSpace(v), service) {
+		if !strings.EqualFold(v, service) {
 			return false
 		}
 	}
@@ -590,7 +590,7 @@ func listsService(s *policy.Statement, service string) bool {
 		return false
 	}
 	for _, v := range s.Principal.Service.Items {
-		if strings.EqualFold(strings.TrimSpace(v), service) {
+		if strings.EqualFold(v, service) {
 			return true
 		}
 	}

@@ -117,7 +117,7 @@ func (e *evaluator) checkPaths(p string, id policy.Identity, real []policy.Conte
 				lacks = append(lacks, "aws:SourceArn")
 			}
 			missing = append(missing, stmtName(s, i)+" lacks "+strings.Join(lacks, " and "))
-			if own, ok := s.OwnService(); (!ok || normPrincipal(own) != p) && !e.ownOnceEventsMoved(s, p) {
+			if own, ok := s.OwnService(); (!ok || strings.ToLower(own) != p) && !e.ownOnceEventsMoved(s, p) {
 				ownOnly = false
 			}
 		}
@@ -499,7 +499,7 @@ func (e *evaluator) ownOnceEventsMoved(s *policy.Statement, p string) bool {
 	}
 	sawEvents := false
 	for _, v := range pr.Service.Items {
-		switch normPrincipal(v) {
+		switch strings.ToLower(v) { // as written, as MatchesPrincipal reads it
 		case events:
 			sawEvents = true
 		case p:
