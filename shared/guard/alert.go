@@ -69,8 +69,9 @@ func (s *session) alerts(ctx context.Context, evals []report.Evaluation) ([]repo
 		act := report.Action{Type: report.ActionAlert, TopicARN: s.g.Settings.AlertTopicARN, Status: report.StatusApplied, ID: ann.ID}
 		if err := s.publish(ctx, ann); err != nil {
 			if kind == "remediated" {
-				// An applied change must be announced: the invocation fails
-				// with the announcement (docs/DESIGN.md, "Announcements").
+				// An applied change must be announced: the announcement is
+				// queued and the invocation fails with it (docs/DESIGN.md,
+				// decisions 26 and 32).
 				s.g.log().Error("applied change not announced", "topic", e.ResourceID, "announcementId", ann.ID, "error", err)
 				unsent = append(unsent, ann)
 				lastErr = err
@@ -79,7 +80,7 @@ func (s *session) alerts(ctx context.Context, evals []report.Evaluation) ([]repo
 			if s.g.class(err) == ErrRetryable {
 				if len(unsent) > 0 {
 					// The invocation fails anyway: it must carry what was applied and not announced.
-					return nil, &UnannouncedError{Announcements: unsent, Err: fmt.Errorf("publish alert: %w", err)}
+					return nil, s.unannounced(ctx, unsent, fmt.Errorf("publish alert: %w", err))
 				}
 				return nil, s.g.fault("publish alert", err)
 			}
@@ -89,7 +90,7 @@ func (s *session) alerts(ctx context.Context, evals []report.Evaluation) ([]repo
 		e.Actions = append(e.Actions, act)
 	}
 	if len(unsent) > 0 {
-		return nil, &UnannouncedError{Announcements: unsent, Err: fmt.Errorf("publish alert: %w", lastErr)}
+		return nil, s.unannounced(ctx, unsent, fmt.Errorf("publish alert: %w", lastErr))
 	}
 	if len(hub) > 0 {
 		if err := s.acct.ImportFindings(ctx, hub); err != nil {

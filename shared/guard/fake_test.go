@@ -37,8 +37,14 @@ type fakeAccount struct {
 	calls       map[string]int
 	puts        []string // key ids written
 	published   []published
+	queued      []queuedMsg
 	evaluations [][]configrule.Evaluation
 	hub         []HubFinding
+}
+
+type queuedMsg struct {
+	queue, body string
+	attrs       map[string]string
 }
 
 type published struct {
@@ -252,6 +258,16 @@ func (f *fakeAccount) Publish(_ context.Context, topic, subject, body string, at
 		return err
 	}
 	f.published = append(f.published, published{topic, subject, body, attrs})
+	return nil
+}
+
+func (f *fakeAccount) Enqueue(_ context.Context, queue, body string, attrs map[string]string) error {
+	if err := f.call("SendMessage"); err != nil {
+		return err
+	}
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.queued = append(f.queued, queuedMsg{queue, body, attrs})
 	return nil
 }
 

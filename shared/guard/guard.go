@@ -53,10 +53,12 @@ type Sources interface {
 	RuleTopics(ctx context.Context) (map[string][]string, error)
 }
 
-// Outputs are where the guard reports: alerts (SNS), AWS Config
-// evaluations, Security Hub findings.
+// Outputs are where the guard reports: alerts (SNS), announcements the
+// alert topic could not take (SQS), AWS Config evaluations, Security Hub
+// findings.
 type Outputs interface {
 	Publish(ctx context.Context, topicARN, subject, message string, attrs map[string]string) error
+	Enqueue(ctx context.Context, queueURL, body string, attrs map[string]string) error
 	PutEvaluations(ctx context.Context, resultToken string, evals []configrule.Evaluation) error
 	ImportFindings(ctx context.Context, findings []HubFinding) error
 }
@@ -101,6 +103,13 @@ type Guard struct {
 	// Sleep waits between attempts to publish an alert (nil: a timer that
 	// stops with ctx). Tests make it instant.
 	Sleep func(ctx context.Context, d time.Duration) error
+	// Function names the function in what it leaves behind (a queued
+	// announcement): Lambda's AWS_LAMBDA_FUNCTION_NAME, else the entry point.
+	Function string
+	// RequestID is the invocation's Lambda request id ("" outside Lambda),
+	// which the on-failure destination's record also carries
+	// (requestContext.requestId), so the two can be matched.
+	RequestID string
 	// Continue starts another invocation of this function with event,
 	// asynchronously (a sweep that would outlast the invocation hands its
 	// rest over with a cursor); nil when the function cannot.
@@ -170,10 +179,13 @@ type session struct {
 	g        *Guard
 	acct     Account
 	central  Outputs              // the function's own account, for alerts (alertAccount)
+	queue    Outputs              // the function's own account in the queue's Region (queueAccount)
 	keys     map[string]*keyState // by reference and by ARN
 	alarms   map[string][]string
 	rules    map[string][]string
 	discover bool
+	// event is the invocation's event, as a queued announcement names it.
+	event eventRef
 	// required is REQUIRED_SERVICE_PRINCIPALS plus, for the Config rule, its
 	// requiredServicePrincipals rule parameter.
 	required []string
