@@ -702,15 +702,22 @@ func (s *session) writeKeyPolicy(ctx context.Context, ks *keyState, ch plan.Chan
 			}
 			continue
 		}
-		if err := s.acct.PutKeyPolicy(ctx, ks.key.ARN, ch.Policy); err != nil {
-			if s.g.class(err) == ErrRetryable {
-				return act, s.g.fault(fmt.Sprintf("put key policy (%s)", ks.key.ARN), err)
-			}
-			act.Status, act.Detail = report.StatusFailed, err.Error()
+		putErr := s.acct.PutKeyPolicy(ctx, ks.key.ARN, ch.Policy)
+		if putErr != nil && !s.ambiguous(putErr) {
+			act.Status, act.Detail = report.StatusFailed, putErr.Error()
 			return act, nil
 		}
 		back, err := s.acct.KeyPolicy(ctx, ks.key.ARN)
-		if err != nil {
+		if putErr != nil {
+			// The write may have landed without its answer (a timeout, a
+			// connection lost after sending): if the fix is in place it was
+			// applied, and is reported and announced as such; else the
+			// invocation fails and is retried.
+			if same, _ := policy.Equal(back, ch.Policy); err != nil || !same {
+				return act, s.g.fault(fmt.Sprintf("put key policy (%s)", ks.key.ARN), putErr)
+			}
+			s.g.log().Warn("put key policy failed, yet the fix is in place: it was applied", "key", ks.key.ARN, "error", putErr)
+		} else if err != nil {
 			return act, s.g.fault(fmt.Sprintf("read back key policy (%s)", ks.key.ARN), err)
 		}
 		if same, err := policy.Equal(back, ch.Policy); err != nil || !same {
@@ -760,15 +767,19 @@ func (s *session) setTopicKey(ctx context.Context, ts *topicState, rk *keyState,
 		act.Status, act.Detail = report.StatusSkipped, "the topic's key was changed by someone else since it was evaluated"
 		return nil
 	}
-	if err := s.acct.SetTopicKey(ctx, ts.arn, rk.key.ARN); err != nil {
-		if s.g.class(err) == ErrRetryable {
-			return s.g.fault(fmt.Sprintf("set topic attributes (%s)", ts.arn), err)
-		}
-		act.Status, act.Detail = report.StatusFailed, err.Error()
+	setErr := s.acct.SetTopicKey(ctx, ts.arn, rk.key.ARN)
+	if setErr != nil && !s.ambiguous(setErr) {
+		act.Status, act.Detail = report.StatusFailed, setErr.Error()
 		return nil
 	}
 	back, err := s.acct.GetTopic(ctx, ts.arn)
-	if err != nil {
+	if setErr != nil {
+		// As for a key policy: a write whose answer was lost counts if it landed.
+		if err != nil || back.KMSMasterKeyID != rk.key.ARN {
+			return s.g.fault(fmt.Sprintf("set topic attributes (%s)", ts.arn), setErr)
+		}
+		s.g.log().Warn("set topic attributes failed, yet the new key is in place: it was applied", "topic", ts.arn, "error", setErr)
+	} else if err != nil {
 		return s.g.fault(fmt.Sprintf("read back topic attributes (%s)", ts.arn), err)
 	}
 	if back.KMSMasterKeyID != rk.key.ARN {
@@ -790,6 +801,13 @@ func failedFix(acts []report.Action) bool {
 		}
 	}
 	return false
+}
+
+// ambiguous says whether a failed write may still have been applied: a
+// retryable fault (throttling, 5xx, a timeout, a connection lost after the
+// request was sent) gives no answer either way, so the guard reads back.
+func (s *session) ambiguous(err error) bool {
+	return s.g.class(err) == ErrRetryable || errors.Is(err, context.DeadlineExceeded)
 }
 
 // setPolicy records a key policy and its parse: the policy is parsed once

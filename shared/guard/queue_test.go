@@ -310,3 +310,62 @@ func TestMemberFixQueuedCentrally(t *testing.T) {
 		t.Errorf("accounts asked %v: want the own account in the queue's Region", *asked)
 	}
 }
+
+// A write whose answer is lost (it landed, then the call failed as a
+// retryable fault) is read back: the fix in place counts as applied, so it
+// is reported and announced now, not left to a retry that would find the key
+// compliant and announce nothing. A write that did not land still fails the
+// invocation; a terminal refusal is not read back.
+func TestWriteWithLostAnswerIsReadBackAndAnnounced(t *testing.T) {
+	for _, p := range fixPaths() {
+		t.Run(p.name, func(t *testing.T) {
+			f, g := queueWorld(t)
+			f.lostAnswer = map[string]error{"PutKeyPolicy": apiErr("InternalFailure")}
+			if err := p.run(t, g, f); err != nil {
+				t.Fatalf("the write landed: %v", err)
+			}
+			id := appliedID(t, f)
+			if len(f.published) == 0 || f.published[len(f.published)-1].attrs[attrAnnouncementID] != id {
+				t.Fatalf("published %+v, want the announcement %s", f.published, id)
+			}
+		})
+	}
+	f, g := queueWorld(t)
+	f.errs["PutKeyPolicy"] = apiErr("InternalFailure")
+	err := fixPaths()[0].run(t, g, f)
+	var re *RetryableError
+	if !errors.As(err, &re) || string(f.keys[mergeKeyID].Policy) != olderPolicy || len(f.published) != 0 || f.calls["GetKeyPolicy"] != 3 {
+		t.Fatalf("a write that did not land: %v, policy changed %v, published %d, reads %d (want the read, the re-read and one read back)",
+			err, string(f.keys[mergeKeyID].Policy) != olderPolicy, len(f.published), f.calls["GetKeyPolicy"])
+	}
+	f, g = queueWorld(t)
+	f.errs["PutKeyPolicy"] = apiErr("AccessDeniedException")
+	if err := fixPaths()[0].run(t, g, f); err != nil || f.calls["GetKeyPolicy"] != 2 {
+		t.Fatalf("a refused write: %v, reads %d (no read back)", err, f.calls["GetKeyPolicy"])
+	}
+}
+
+// The same for a re-point: a SetTopicAttributes whose answer is lost counts
+// when the topic's new key reads back.
+func TestRepointWithLostAnswerIsReadBack(t *testing.T) {
+	f := newFake()
+	f.addKey("99999999-12ab-34cd-56ef-1234567890ab", defaultPolicy, "alias/remediation")
+	arn := f.addTopic("plain", "", "")
+	g := newGuard(f, ModeRemediate)
+	g.Sleep = instant
+	g.Settings.RemediationKeyID = "alias/remediation"
+	f.lostAnswer = map[string]error{"SetTopicAttributes": apiErr("InternalFailure")}
+	rep, err := g.HandleTopicEvent(context.Background(), createTopic(t, "plain"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	e := rep.Evaluations[0]
+	var st []string
+	for _, a := range e.Actions {
+		st = append(st, a.Type+":"+a.Status)
+	}
+	if !slices.Contains(st, "SetTopicAttributes:applied") || !strings.HasSuffix(f.topics[arn].KMSMasterKeyID, "99999999-12ab-34cd-56ef-1234567890ab") ||
+		len(f.published) != 1 || f.published[0].attrs["kind"] != "remediated" {
+		t.Fatalf("actions %v, topic key %s, published %+v", st, f.topics[arn].KMSMasterKeyID, f.published)
+	}
+}
