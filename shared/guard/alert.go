@@ -46,6 +46,11 @@ func (s *session) alerts(ctx context.Context, evals []report.Evaluation) ([]repo
 	var hub []HubFinding
 	var unsent []Announcement
 	var lastErr error
+	// down is the retryable fault the alert topic answered every attempt of
+	// an alert with: the invocation will fail, so later alerts are not tried
+	// (a sweep does not wait out the back-off once per topic), and every
+	// applied change still goes on to be queued and carried.
+	var down error
 	for i := range evals {
 		e := &evals[i]
 		if len(e.Findings) == 0 {
@@ -67,7 +72,13 @@ func (s *session) alerts(ctx context.Context, evals []report.Evaluation) ([]repo
 		subject, body, attrs := alertMessage(s.g.Settings.Mode, kind, *e)
 		ann := Announcement{ID: attrs[attrAnnouncementID], Subject: subject, Body: body, Attrs: attrs}
 		act := report.Action{Type: report.ActionAlert, TopicARN: s.g.Settings.AlertTopicARN, Status: report.StatusApplied, ID: ann.ID}
-		if err := s.publish(ctx, ann); err != nil {
+		err := down
+		if err == nil {
+			if err = s.publish(ctx, ann); err != nil && s.g.class(err) == ErrRetryable {
+				down = err
+			}
+		}
+		if err != nil {
 			if kind == "remediated" {
 				// An applied change must be announced: the announcement is
 				// queued and the invocation fails with it (docs/DESIGN.md,
@@ -78,11 +89,9 @@ func (s *session) alerts(ctx context.Context, evals []report.Evaluation) ([]repo
 				continue
 			}
 			if s.g.class(err) == ErrRetryable {
-				if len(unsent) > 0 {
-					// The invocation fails anyway: it must carry what was applied and not announced.
-					return nil, s.unannounced(ctx, unsent, fmt.Errorf("publish alert: %w", err))
-				}
-				return nil, s.g.fault("publish alert", err)
+				// The invocation fails (below); its retry judges this topic
+				// again. Applied changes after it are still queued first.
+				continue
 			}
 			act.Status, act.Detail = report.StatusFailed, err.Error()
 		}
@@ -91,6 +100,9 @@ func (s *session) alerts(ctx context.Context, evals []report.Evaluation) ([]repo
 	}
 	if len(unsent) > 0 {
 		return nil, s.unannounced(ctx, unsent, fmt.Errorf("publish alert: %w", lastErr))
+	}
+	if down != nil {
+		return nil, s.g.fault("publish alert", down)
 	}
 	if len(hub) > 0 {
 		if err := s.acct.ImportFindings(ctx, hub); err != nil {

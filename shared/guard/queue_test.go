@@ -369,3 +369,31 @@ func TestRepointWithLostAnswerIsReadBack(t *testing.T) {
 		t.Fatalf("actions %v, topic key %s, published %+v", st, f.topics[arn].KMSMasterKeyID, f.published)
 	}
 }
+
+// A sweep whose first alert is a finding the alert topic refuses still
+// queues the fix of a later topic (the finding is judged again by the
+// retry; the fix would not be), and waits out the publish retries once, not
+// once per topic.
+func TestSweepQueuesFixesAfterAFailedFindingAlert(t *testing.T) {
+	f, g := queueWorld(t)
+	f.addTopic("aaa-unencrypted", "", "")
+	f.addTopic("aab-unencrypted", "", "")
+	f.errs["Publish"] = apiErr("Throttled")
+	_, err := g.HandleConfigEvent(context.Background(), configSweep("tok"))
+	var un *UnannouncedError
+	if !errors.As(err, &un) || len(un.Queued) != 1 || un.Queued[0] != appliedID(t, f) {
+		t.Fatalf("want the fix queued, got %v", err)
+	}
+	if f.calls["Publish"] != publishAttempts {
+		t.Fatalf("publish attempts %d, want %d (the topic is down after one alert's attempts)", f.calls["Publish"], publishAttempts)
+	}
+	// Findings alone: the invocation fails, retryable, nothing is queued.
+	f, g = queueWorld(t)
+	g.Settings.Mode = ModeAlert
+	f.errs["Publish"] = apiErr("Throttled")
+	_, err = g.HandleConfigEvent(context.Background(), configSweep("tok"))
+	var re *RetryableError
+	if !errors.As(err, &re) || errors.As(err, &un) || len(f.queued) != 0 {
+		t.Fatalf("findings only: %v, queued %d", err, len(f.queued))
+	}
+}
