@@ -1026,3 +1026,39 @@ func TestAnnounceQueueIsUsableByEveryFixingRole(t *testing.T) {
 		}
 	}
 }
+
+// TestDeadLetterQueueIsWatched: whatever lands in the dead-letter queue (an event, a failed
+// invocation, an announcement the alert topic did not take) raises an alarm that notifies
+// the alert topic, from the first message.
+func TestDeadLetterQueueIsWatched(t *testing.T) {
+	for _, p := range []map[string]string{nil, {"AlertTopicArn": "arn:aws:sns:us-east-1:111122223333:ops"}} {
+		res := newStack(t, rawTemplate(t), p).resources(t)
+		found := false
+		for _, id := range sortedKeys(res) {
+			r := res[id]
+			props := obj(r["Properties"])
+			dims := list(props["Dimensions"])
+			if r["Type"] != "AWS::CloudWatch::Alarm" || len(dims) != 1 {
+				continue
+			}
+			q, attr, _ := getAtt(obj(dims[0])["Value"])
+			if q != resourceSettings["ANNOUNCE_QUEUE_URL"] || attr != "QueueName" {
+				continue
+			}
+			found = true
+			actions := list(props["AlarmActions"])
+			want := any(map[string]any{"Ref": "AlertTopic"})
+			if p != nil {
+				want = p["AlertTopicArn"]
+			}
+			if props["Namespace"] != "AWS/SQS" || props["MetricName"] != "ApproximateNumberOfMessagesVisible" ||
+				scalar(props["Threshold"]) != "0" || props["ComparisonOperator"] != "GreaterThanThreshold" ||
+				len(actions) != 1 || jsonOf(actions[0]) != jsonOf(want) {
+				t.Errorf("%v: alarm %s %s: want one visible message to notify the alert topic", p, id, jsonOf(props))
+			}
+		}
+		if !found {
+			t.Errorf("%v: no alarm watches the dead-letter queue", p)
+		}
+	}
+}
