@@ -271,3 +271,43 @@ func (g *Guard) sleep(ctx context.Context, d time.Duration) error {
 		return nil
 	}
 }
+
+// UnconfirmedAlert is the JSON message announcing a write that may have
+// been applied: its call failed without an answer (a timeout, a connection
+// lost after sending) and reading the resource back failed too. Its id is
+// the one the write has if it landed, so the "remediated" announcement of a
+// retry that makes the same write is recognisable as the same change.
+type UnconfirmedAlert struct {
+	ID         string   `json:"announcementId"`
+	Kind       string   `json:"kind"` // "unconfirmed"
+	Mode       string   `json:"mode"`
+	Resource   string   `json:"resource"`
+	Action     string   `json:"action"`
+	Changes    []string `json:"changes,omitempty"`
+	Topics     []string `json:"topics,omitempty"`
+	EventID    string   `json:"eventId,omitempty"`
+	WriteError string   `json:"writeError"`
+	ReadError  string   `json:"readBackError"`
+}
+
+// unconfirmed announces a write that may have landed (publish, else the
+// queue and the error, as an applied change is announced), and fails the
+// invocation, retryable either way: the retry makes sure of the change.
+func (s *session) unconfirmed(ctx context.Context, id, resource, action string, changes, topics []string, what string, writeErr, readErr error) error {
+	fault := s.g.fault(what, writeErr)
+	if s.g.Settings.AlertTopicARN == "" {
+		return fault
+	}
+	a := UnconfirmedAlert{ID: id, Kind: "unconfirmed", Mode: s.g.Settings.Mode, Resource: resource, Action: action,
+		Changes: changes, Topics: topics, EventID: s.event.id, WriteError: writeErr.Error(), ReadError: readErr.Error()}
+	body, _ := json.MarshalIndent(a, "", "  ")
+	name := resource[strings.LastIndexAny(resource, ":/")+1:]
+	ann := Announcement{ID: id, Subject: truncateSubject(fmt.Sprintf("%s %s: change possibly applied, not confirmed [%s]", action, name, id)),
+		Body: string(body), Attrs: map[string]string{attrAnnouncementID: id, "kind": a.Kind, "resource": resource, "mode": a.Mode}}
+	s.g.log().Error("write not confirmed: its answer and the read-back both failed", "resource", resource, "announcementId", id,
+		"writeError", writeErr, "readError", readErr)
+	if err := s.publish(ctx, ann); err != nil {
+		return s.unannounced(ctx, []Announcement{ann}, fmt.Errorf("%s: %w; publish alert: %w", what, writeErr, err))
+	}
+	return fault
+}

@@ -713,8 +713,16 @@ func (s *session) writeKeyPolicy(ctx context.Context, ks *keyState, ch plan.Chan
 			// connection lost after sending): if the fix is in place it was
 			// applied, and is reported and announced as such; else the
 			// invocation fails and is retried.
-			if same, _ := policy.Equal(back, ch.Policy); err != nil || !same {
-				return act, s.g.fault(fmt.Sprintf("put key policy (%s)", ks.key.ARN), putErr)
+			what := fmt.Sprintf("put key policy (%s)", ks.key.ARN)
+			if err != nil {
+				// Neither the write's answer nor the policy: the fix may be in
+				// place, and a retry would find the key compliant. Announce
+				// it as unconfirmed, with the id it has if it landed.
+				id := AnnouncementID(ks.key.ARN, policyDigest(ks.key.Parsed, ks.key.Policy), policyDigest(nil, ch.Policy))
+				return act, s.unconfirmed(ctx, id, ks.key.ARN, report.ActionPutKeyPolicy, ch.Summary, arnsOf(ks.topics), what, putErr, err)
+			}
+			if same, _ := policy.Equal(back, ch.Policy); !same {
+				return act, s.g.fault(what, putErr)
 			}
 			s.g.log().Warn("put key policy failed, yet the fix is in place: it was applied", "key", ks.key.ARN, "error", putErr)
 		} else if err != nil {
@@ -775,8 +783,13 @@ func (s *session) setTopicKey(ctx context.Context, ts *topicState, rk *keyState,
 	back, err := s.acct.GetTopic(ctx, ts.arn)
 	if setErr != nil {
 		// As for a key policy: a write whose answer was lost counts if it landed.
-		if err != nil || back.KMSMasterKeyID != rk.key.ARN {
-			return s.g.fault(fmt.Sprintf("set topic attributes (%s)", ts.arn), setErr)
+		what := fmt.Sprintf("set topic attributes (%s)", ts.arn)
+		if err != nil {
+			id := AnnouncementID(ts.arn, ts.topic.KMSMasterKeyID, rk.key.ARN)
+			return s.unconfirmed(ctx, id, ts.arn, report.ActionSetTopicKey, []string{"set KmsMasterKeyId to " + rk.key.ARN}, []string{ts.arn}, what, setErr, err)
+		}
+		if back.KMSMasterKeyID != rk.key.ARN {
+			return s.g.fault(what, setErr)
 		}
 		s.g.log().Warn("set topic attributes failed, yet the new key is in place: it was applied", "topic", ts.arn, "error", setErr)
 	} else if err != nil {

@@ -397,3 +397,50 @@ func TestSweepQueuesFixesAfterAFailedFindingAlert(t *testing.T) {
 		t.Fatalf("findings only: %v, queued %d", err, len(f.queued))
 	}
 }
+
+// A write whose answer is lost and whose read-back fails too may have
+// landed: it is announced as unconfirmed, with the id it has if it landed,
+// published or else queued, and the invocation fails (retryable) so the
+// retry makes sure of it; a retry that finds the key compliant then leaves
+// the announcement where it went.
+func TestUnconfirmedWriteIsAnnounced(t *testing.T) {
+	for _, publishing := range []bool{true, false} {
+		f, g := queueWorld(t)
+		f.lostAnswer = map[string]error{"PutKeyPolicy": apiErr("InternalFailure")}
+		f.beforeGet = func(n int) {
+			if n == 3 { // the initial read, the re-read before writing, then the read-back
+				f.errs["GetKeyPolicy"] = apiErr("InternalFailure")
+				f.failFirst = map[string]int{"GetKeyPolicy": 1}
+			}
+		}
+		if !publishing {
+			f.errs["Publish"] = apiErr("Throttled")
+		}
+		err := fixPaths()[0].run(t, g, f)
+		var re *RetryableError
+		var un *UnannouncedError
+		if !errors.As(err, &re) || errors.As(err, &un) != !publishing {
+			t.Fatalf("publishing %v: want a retryable error (UnannouncedError only when not published), got %v", publishing, err)
+		}
+		id := appliedID(t, f)
+		var got []string
+		for _, p := range f.published {
+			got = append(got, p.attrs["kind"]+" "+p.attrs[attrAnnouncementID])
+		}
+		for id2 := range queuedIDs(t, f) {
+			got = append(got, "queued "+id2)
+		}
+		want := "unconfirmed " + id
+		if !publishing {
+			want = "queued " + id
+		}
+		if len(got) != 1 || got[0] != want {
+			t.Fatalf("publishing %v: announcements %v, want [%s]", publishing, got, want)
+		}
+		f.beforeGet = nil
+		delete(f.errs, "Publish")
+		if err := fixPaths()[0].run(t, g, f); err != nil || len(f.puts) != 1 {
+			t.Fatalf("retry: %v, writes %d (the write had landed)", err, len(f.puts))
+		}
+	}
+}
