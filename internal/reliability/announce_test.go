@@ -4,6 +4,8 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
+	"log/slog"
 	"os"
 	"sort"
 	"strconv"
@@ -62,7 +64,7 @@ func (a recordingAccount) Publish(ctx context.Context, topic, subject, message s
 }
 
 func (w *world) recordingGuard(rec *publishRecorder) *guard.Guard {
-	g, _ := w.guard(guard.ModeRemediate, nil, fastEdge)
+	g, _ := w.guard(guard.ModeRemediate, announceLog, fastEdge)
 	// The publish back-off, a tenth as long: what is measured is where the
 	// announcement ends up, not the waits.
 	g.Sleep = func(ctx context.Context, d time.Duration) error {
@@ -379,12 +381,33 @@ func announceRun(t *testing.T, w *world, q *sqs.Client, p fixPath, seed int64, w
 		r.recordOnly = 1 // every attempt failed: the on-failure record keeps it
 	default:
 		r.unannounced = 1
-		t.Logf("%s seed %d: fix %s applied, announced nowhere (attempts %d, last error %v)", p.name, seed, id, len(outcomes), last.err)
+		var errs []string
+		for _, o := range outcomes {
+			errs = append(errs, fmt.Sprint(o.err))
+		}
+		t.Logf("%s seed %d: fix %s applied, announced nowhere (attempts' errors: %s)", p.name, seed, id, strings.Join(errs, " | "))
 	}
 	return r
 }
 
+// announceLog, when set, receives the guards' logs (one replayed run).
+var announceLog *slog.Logger
+
 func TestFixesAnnounced(t *testing.T) {
+	if v := os.Getenv("RELIABILITY_ANNOUNCE_SEED"); v != "" { // "<path>:<seed>", to replay one run with its logs
+		name, seed, _ := strings.Cut(v, ":")
+		n, _ := strconv.Atoi(seed)
+		for _, p := range fixPaths {
+			if p.name == name {
+				announceLog = slog.New(slog.NewTextHandler(os.Stderr, nil))
+				defer func() { announceLog = nil }()
+				w, q := announceWorld(t)
+				t.Logf("%+v", announceRun(t, w, q, p, int64(n), true))
+				return
+			}
+		}
+		t.Fatalf("no fix path %q", name)
+	}
 	// Detector: without the queue, a topic event whose first attempt fixes
 	// the key and cannot announce, and whose retry finds it compliant,
 	// loses the announcement; with the queue it is kept.

@@ -444,3 +444,29 @@ func TestUnconfirmedWriteIsAnnounced(t *testing.T) {
 		}
 	}
 }
+
+// A write KMS took whose read-back fails is applied (KMS answered), and is
+// reported and announced, not left to a retry that finds the key compliant.
+func TestWrittenButNotReadBackIsAnnounced(t *testing.T) {
+	for _, p := range fixPaths() {
+		t.Run(p.name, func(t *testing.T) {
+			f, g := queueWorld(t)
+			reads := 0
+			f.beforeGet = func(int) {
+				// The read back is the first read after the write.
+				if len(f.puts) == 1 && reads == 0 {
+					reads++
+					f.errs["GetKeyPolicy"] = apiErr("InternalFailure")
+					f.failFirst = map[string]int{"GetKeyPolicy": 1}
+				}
+			}
+			if err := p.run(t, g, f); err != nil {
+				t.Fatalf("the write was taken: %v", err)
+			}
+			id := appliedID(t, f)
+			if reads != 1 || len(f.published) == 0 || f.published[len(f.published)-1].attrs[attrAnnouncementID] != id {
+				t.Fatalf("read-back failures %d, published %+v, want the announcement %s", reads, f.published, id)
+			}
+		})
+	}
+}
