@@ -162,6 +162,7 @@ func (r *e2eRig) function(name string) *emulator.Function {
 	}
 	// Started for the owner: a subtest's cleanup would stop it for the next one.
 	f := emulator.StartFunctionForTest(r.owner, e2eBins[name], env)
+	r.stack.DeployFunction(name, f) // the target of the Invoke calls it makes
 	r.fns[name] = f
 	return f
 }

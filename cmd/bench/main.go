@@ -32,6 +32,7 @@ import (
 	"os/signal"
 	"path/filepath"
 	"runtime"
+	"strconv"
 	"strings"
 	"sync/atomic"
 	"syscall"
@@ -39,6 +40,7 @@ import (
 
 	"github.com/snskeyguard/snskeyguard/internal/bench"
 	"github.com/snskeyguard/snskeyguard/internal/emulator"
+	"github.com/snskeyguard/snskeyguard/internal/iamproxy"
 )
 
 func main() {
@@ -54,7 +56,24 @@ func main() {
 		sweepEnv[k] = v
 		return nil
 	})
+	flag.Func("quota", "OP=RATE: run the sweep with another request rate (per second) for a metered operation, e.g. config:SelectResourceConfig=5 (internal/iamproxy/quota.go); repeatable", func(kv string) error {
+		op, v, ok := strings.Cut(kv, "=")
+		if !ok {
+			return errors.New("want OP=RATE")
+		}
+		rate, err := strconv.ParseFloat(v, 64)
+		if err != nil {
+			return fmt.Errorf("rate of %s: %w", op, err)
+		}
+		quotaOverrides[op] = rate
+		return nil
+	})
+	flag.BoolVar(&policyFromSNS, "policy-from-sns", false, "sweep as if AWS Config's topic items carried no access policy: each topic's policy is read with GetTopicAttributes (lines end in _policy_from_sns)")
 	flag.Parse()
+	if _, err := iamproxy.QuotaTable(quotaOverrides); err != nil {
+		fmt.Fprintln(os.Stderr, "bench:", err)
+		os.Exit(2)
+	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
 	if err := run(ctx, *topics, *keys, *rounds, *only); err != nil {
@@ -65,6 +84,13 @@ func main() {
 
 // sweepEnv is layered over the sweep function's environment.
 var sweepEnv = map[string]string{}
+
+// policyFromSNS is the -policy-from-sns flag.
+var policyFromSNS bool
+
+// quotaOverrides are the -quota flags: rates the IAM proxy uses instead of
+// its table's for the sweep.
+var quotaOverrides = map[string]float64{}
 
 func logf(format string, args ...any) { fmt.Fprintf(os.Stderr, "# "+format+"\n", args...) }
 
@@ -161,8 +187,8 @@ func sweepSizes(topics int) []int {
 // time plus the quota waits), so a loaded machine only makes it larger.
 func sweepOnce(ctx context.Context, bin string, topics, keys int) ([]string, error) {
 	t0 := time.Now()
-	seed, recorded := bench.RecordedSweepSeed(topics, keys)
-	stack, err := emulator.StartStack(ctx, emulator.StackOptions{Kumo: emulator.KumoOptions{Seed: seed}, VirtualQuotas: true})
+	seed, recorded := bench.RecordedSweepSeed(topics, keys, policyFromSNS)
+	stack, err := emulator.StartStack(ctx, emulator.StackOptions{Kumo: emulator.KumoOptions{Seed: seed}, VirtualQuotas: true, QuotaOverrides: quotaOverrides})
 	if err != nil {
 		return nil, err
 	}
@@ -220,7 +246,7 @@ func sweepOnce(ctx context.Context, bin string, topics, keys int) ([]string, err
 		return nil, err
 	}
 	calls := bench.Total(rep.APICalls)
-	minimum := bench.MinimumRecorded(topics, keys)
+	minimum := bench.MinimumRecorded(topics, keys, policyFromSNS)
 	logf("sweep %d: emulated %.2fs = real %.2fs + quota waits %.2fs; response %d bytes; AWS calls %d (minimum %d): %v",
 		topics, emulated.Seconds(), elapsed.Seconds(), waits.Seconds(), len(out), calls, minimum, rep.APICalls)
 	logf("sweep %d: function pid %d VmHWM %.1f MiB; throttled by the proxy: %v", topics, kids[0], float64(rss)/(1<<20), stack.IAM.Throttled())
@@ -232,11 +258,15 @@ func sweepOnce(ctx context.Context, bin string, topics, keys int) ([]string, err
 		}
 	}
 	// Raw counts: a ratio printed with two decimals would hide extra calls.
+	suffix := ""
+	if policyFromSNS {
+		suffix = "_policy_from_sns"
+	}
 	return []string{
-		fmt.Sprintf("sweep_seconds_%d=%.2f", topics, emulated.Seconds()),
-		fmt.Sprintf("sweep_api_calls_%d=%d", topics, calls),
-		fmt.Sprintf("sweep_api_calls_min_%d=%d", topics, minimum),
-		fmt.Sprintf("sweep_peak_rss_mb_%d=%.1f", topics, float64(rss)/(1<<20)),
+		fmt.Sprintf("sweep_seconds_%d%s=%.2f", topics, suffix, emulated.Seconds()),
+		fmt.Sprintf("sweep_api_calls_%d%s=%d", topics, suffix, calls),
+		fmt.Sprintf("sweep_api_calls_min_%d%s=%d", topics, suffix, minimum),
+		fmt.Sprintf("sweep_peak_rss_mb_%d%s=%.1f", topics, suffix, float64(rss)/(1<<20)),
 	}, nil
 }
 

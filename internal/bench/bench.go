@@ -35,9 +35,15 @@ func Minimum(topics, keys, discovery int) int {
 // page of 100 topics one SelectResourceConfig, one BatchGetResourceConfig
 // and one PutEvaluations, plus 2K (DescribeKey, GetKeyPolicy per key), plus
 // the one STS GetCallerIdentity a function process makes (self-recognition).
-func MinimumRecorded(topics, keys int) int {
+// With policyFromSNS (configuration items without the access policy) each
+// topic adds one GetTopicAttributes.
+func MinimumRecorded(topics, keys int, policyFromSNS bool) int {
 	pages := (topics + 99) / 100
-	return 3*pages + 2*keys + 1
+	n := 3*pages + 2*keys + 1
+	if policyFromSNS {
+		n += topics
+	}
+	return n
 }
 
 // Total sums a report's apiCalls map.
@@ -104,14 +110,19 @@ func topicPolicy(arn string) string {
 // RecordedSweepSeed is SweepSeed as AWS Config records it: kumo holds the
 // keys (the sweep reads them from KMS), the Config fake the topics with
 // their key reference and default access policy (the sweep reads no SNS).
-func RecordedSweepSeed(topics, keys int) (*emulator.KumoSeed, []emulator.ConfigTopic) {
+// With policyFromSNS the configuration items carry no access policy, as if
+// AWS Config did not record it: kumo then holds the topics too, and the
+// sweep reads each one's policy with GetTopicAttributes.
+func RecordedSweepSeed(topics, keys int, policyFromSNS bool) (*emulator.KumoSeed, []emulator.ConfigTopic) {
 	full := SweepSeed(topics, keys)
 	recorded := make([]emulator.ConfigTopic, len(full.Topics))
 	for i, t := range full.Topics {
 		arn := "arn:aws:sns:" + emulator.KumoRegion + ":" + emulator.KumoAccount + ":" + t.Name
-		recorded[i] = emulator.ConfigTopic{ARN: arn, KmsMasterKeyID: t.Attributes["KmsMasterKeyId"], Policy: topicPolicy(arn)}
+		recorded[i] = emulator.ConfigTopic{ARN: arn, KmsMasterKeyID: t.Attributes["KmsMasterKeyId"], Policy: topicPolicy(arn), NoPolicy: policyFromSNS}
 	}
-	full.Topics = nil
+	if !policyFromSNS {
+		full.Topics = nil
+	}
 	return full, recorded
 }
 

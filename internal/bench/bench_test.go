@@ -172,7 +172,7 @@ func TestNoAWSCallColdStartUnderRIE(t *testing.T) {
 }
 
 func TestRecordedSweepSeed(t *testing.T) {
-	kumo, topics := RecordedSweepSeed(250, 4)
+	kumo, topics := RecordedSweepSeed(250, 4, false)
 	if len(kumo.Keys) != 4 || len(kumo.Topics) != 0 || len(topics) != 250 {
 		t.Fatalf("%d keys, %d kumo topics, %d recorded", len(kumo.Keys), len(kumo.Topics), len(topics))
 	}
@@ -181,7 +181,16 @@ func TestRecordedSweepSeed(t *testing.T) {
 		t.Errorf("topic %+v", topics[1])
 	}
 	// 3 pages: 3 Select + 3 BatchGet + 3 PutEvaluations, 2 calls per key, 1 GetCallerIdentity.
-	if got := MinimumRecorded(250, 4); got != 9+8+1 {
+	if got := MinimumRecorded(250, 4, false); got != 9+8+1 {
 		t.Errorf("MinimumRecorded = %d", got)
+	}
+	// Configuration items without the access policy: kumo holds the topics
+	// (the sweep reads each policy from SNS), one GetTopicAttributes each.
+	kumo, topics = RecordedSweepSeed(250, 4, true)
+	if len(kumo.Topics) != 250 || len(topics) != 250 || !topics[7].NoPolicy || kumo.Topics[7].Attributes["KmsMasterKeyId"] != topics[7].KmsMasterKeyID {
+		t.Fatalf("policy from SNS: %d kumo topics, %d recorded, %+v", len(kumo.Topics), len(topics), topics[7])
+	}
+	if got := MinimumRecorded(250, 4, true); got != 9+8+1+250 {
+		t.Errorf("MinimumRecorded without policies = %d", got)
 	}
 }

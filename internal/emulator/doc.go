@@ -41,8 +41,17 @@
 // TMPDIR and TZ: a developer's own AWS profile or keys never reach it.
 // Stack.Env sets only the SDK's endpoint variables (AWS_ENDPOINT_URL,
 // AWS_ENDPOINT_URL_KMS, AWS_ENDPOINT_URL_CONFIG_SERVICE,
-// AWS_ENDPOINT_URL_SECURITYHUB); it does not set AWS_XRAY_CONTEXT_MISSING, the
-// functions must be quiet without it.
+// AWS_ENDPOINT_URL_SECURITYHUB, AWS_ENDPOINT_URL_LAMBDA); it does not set
+// AWS_XRAY_CONTEXT_MISSING, the functions must be quiet without it.
+//
+// Lambda: aws-lambda-rie answers only a synchronous invoke of its one
+// function. LambdaService (lambda.go) serves Lambda's Invoke API for the
+// functions deployed in it (Stack.DeployFunction), queues Event invocations
+// and runs them under aws-lambda-rie one at a time, with Lambda's retries of
+// a function error; the stack's IAM proxy authorizes lambda:InvokeFunction in
+// front of it. A function's timeout under aws-lambda-rie is
+// AWS_LAMBDA_FUNCTION_TIMEOUT (seconds; the emulator's README), which sets
+// the deadline the function's context carries.
 //
 // # Surprises, beyond what the emulators document (each asserted by a test here)
 //

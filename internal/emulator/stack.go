@@ -28,6 +28,9 @@ type StackOptions struct {
 	// clock (benchmarks: waits are charged to emulated time, never slept);
 	// otherwise the quotas hold the functions in real time, as AWS does.
 	VirtualQuotas bool
+	// QuotaOverrides replaces the request rate of some metered operations
+	// (iamproxy.QuotaTable): the benchmark's -quota flag.
+	QuotaOverrides map[string]float64
 }
 
 // FixedPorts are the ports `make run SERVE=1` keeps open; events/env.json
@@ -47,6 +50,9 @@ type Stack struct {
 	KMS         *LocalKMS // nil unless requested
 	Config      *FakeConfig
 	SecurityHub *FakeSecurityHub
+	// Lambda serves Lambda's Invoke API for the functions deployed in it
+	// (nil with Fixed ports: sam local invoke runs the functions there).
+	Lambda *LambdaService
 	// IAM enforces template.yaml's roles on the functions whose environment
 	// FunctionEnv made; the harness's own calls (key "test") pass unchecked.
 	IAM *iamproxy.Proxy
@@ -85,11 +91,12 @@ func StartStack(ctx context.Context, opts StackOptions) (*Stack, error) {
 	}
 	s.Config = NewFakeConfig()
 	s.SecurityHub = NewFakeSecurityHub()
+	s.Lambda = NewLambdaService(KumoAccount, KumoRegion)
 	quotas := iamproxy.QuotaRealTime
 	if opts.VirtualQuotas {
 		quotas = iamproxy.QuotaVirtual
 	}
-	if s.IAM, err = s.startIAM(quotas); err != nil {
+	if s.IAM, err = s.startIAM(quotas, opts.QuotaOverrides); err != nil {
 		_ = s.Close()
 		return nil, err
 	}
@@ -99,7 +106,7 @@ func StartStack(ctx context.Context, opts StackOptions) (*Stack, error) {
 // startIAM starts the IAM proxy in front of every emulator of the stack. The
 // template's alert key and topic are the demo's (SeedDemo creates them under
 // these names); every other resource has CloudFormation's default name.
-func (s *Stack) startIAM(quotas iamproxy.QuotaMode) (*iamproxy.Proxy, error) {
+func (s *Stack) startIAM(quotas iamproxy.QuotaMode, overrides map[string]float64) (*iamproxy.Proxy, error) {
 	root, err := RepoRoot()
 	if err != nil {
 		return nil, err
@@ -108,13 +115,13 @@ func (s *Stack) startIAM(quotas iamproxy.QuotaMode) (*iamproxy.Proxy, error) {
 	if err != nil {
 		return nil, fmt.Errorf("iam proxy: %w", err)
 	}
-	targets := map[string]string{"config": s.Config.URL, "securityhub": s.SecurityHub.URL}
+	targets := map[string]string{"config": s.Config.URL, "securityhub": s.SecurityHub.URL, "lambda": s.Lambda.URL}
 	if s.KMS != nil {
 		targets["kms"] = s.KMS.URL
 	}
 	alertKey := DemoKeyARN(DemoAlertsKeyID)
 	return iamproxy.New(iamproxy.Options{
-		Targets: targets, Default: s.Kumo.URL, Template: tpl, Quotas: quotas, AdminKeys: []string{DefaultFunctionEnv()["AWS_ACCESS_KEY_ID"]},
+		Targets: targets, Default: s.Kumo.URL, Template: tpl, Quotas: quotas, QuotaOverrides: overrides, AdminKeys: []string{DefaultFunctionEnv()["AWS_ACCESS_KEY_ID"]},
 		Deployment: cfn.Deployment{AccountID: KumoAccount, Region: KumoRegion, StackName: StackName,
 			Physical: map[string]cfn.Physical{
 				"AlertKey":   {Ref: DemoAlertsKeyID, Attrs: map[string]string{"Arn": alertKey, "KeyId": DemoAlertsKeyID}},
@@ -129,6 +136,9 @@ func (s *Stack) startIAM(quotas iamproxy.QuotaMode) (*iamproxy.Proxy, error) {
 // template.yaml. params sets template parameters no variable shows
 // (DeploymentMode, OrganizationId, OrganizationalUnitIds); the others are
 // read back from env. An endpoint env points elsewhere (a test's fake) stays.
+// AWS_LAMBDA_FUNCTION_NAME is the deployed name unless env sets it; deploy
+// the started function in Lambda under that name (DeployFunction) for the
+// invocations it starts itself.
 func (s *Stack) FunctionEnv(name string, env, params map[string]string) (map[string]string, error) {
 	key, err := s.IAM.Register(name, env, params)
 	if err != nil {
@@ -142,6 +152,9 @@ func (s *Stack) FunctionEnv(name string, env, params map[string]string) (map[str
 	if s.KMS != nil {
 		own[s.KMS.URL] = true
 	}
+	if s.Lambda != nil {
+		own[s.Lambda.URL] = true
+	}
 	for k, v := range out {
 		if strings.HasPrefix(k, "AWS_ENDPOINT_URL") && own[v] {
 			out[k] = s.IAM.URL
@@ -149,7 +162,20 @@ func (s *Stack) FunctionEnv(name string, env, params map[string]string) (map[str
 	}
 	out["AWS_ACCESS_KEY_ID"] = key
 	out["AWS_SECRET_ACCESS_KEY"] = "iam-proxy-" + key
+	if out["AWS_LAMBDA_FUNCTION_NAME"] == "" {
+		// As Lambda sets it: the deployed name, which the role's own
+		// lambda:InvokeFunction statement names.
+		out["AWS_LAMBDA_FUNCTION_NAME"] = StackName + "-" + name
+	}
 	return out, nil
+}
+
+// DeployFunction makes fn the function "<StackName>-<name>" of the stack's
+// Lambda service, the target of the Invoke calls functions make.
+func (s *Stack) DeployFunction(name string, fn *Function) {
+	if s.Lambda != nil {
+		s.Lambda.Deploy(StackName+"-"+name, fn)
+	}
 }
 
 // NewStack is StartStack for a test, stopped when the test ends.
@@ -173,6 +199,9 @@ func (s *Stack) Close() error {
 	}
 	if s.SecurityHub != nil {
 		s.SecurityHub.Close()
+	}
+	if s.Lambda != nil {
+		s.Lambda.Close()
 	}
 	if s.KMS != nil {
 		errs = append(errs, s.KMS.Close())
@@ -199,6 +228,9 @@ func (s *Stack) Env() map[string]string {
 	}
 	if s.SecurityHub != nil {
 		env["AWS_ENDPOINT_URL_SECURITYHUB"] = s.SecurityHub.URL
+	}
+	if s.Lambda != nil {
+		env["AWS_ENDPOINT_URL_LAMBDA"] = s.Lambda.URL
 	}
 	return env
 }

@@ -32,71 +32,115 @@ const (
 
 // quota is one token bucket: rate requests per second, refilled
 // continuously, holding at most burst tokens. Calls that share a quota
-// name the same bucket.
+// name the same bucket. source is where the figure comes from; documented
+// says whether that source states it (false: no AWS page read for this
+// table states a rate for the operation, and the figure is an assumption,
+// chosen on the low side so that the benchmark does not flatter the sweep).
 type quota struct {
-	bucket string
-	rate   float64
-	burst  float64
+	bucket     string
+	rate       float64
+	burst      float64
+	documented bool
+	source     string
 }
 
-// quotas are the documented default request-rate quotas of every operation
-// the functions call, per account and Region (each service's quotas are per
-// account and Region). Where a page lists no burst, the bucket holds one
-// second of requests. Sources:
+// Sources of the table below, as read on 2026-12-07 (each service's quotas
+// are per account and Region; where a page gives no burst, the bucket holds
+// one second of requests):
+const (
+	// "Request quotas for each AWS KMS API operation" (DescribeKey 1000,
+	// GetKeyPolicy 1000, ListAliases 100, ListResourceTags 100,
+	// PutKeyPolicy 5 per second), read in the guide's source
+	// (awsdocs/aws-kms-developer-guide, doc_source/requests-per-second.md,
+	// its last revision); the live page may since give higher defaults,
+	// which would only shorten the sweep.
+	srcKMS = "https://docs.aws.amazon.com/kms/latest/developerguide/requests-per-second.html"
+	// ListTopics: "This action is throttled at 30 transactions per second
+	// (TPS)."
+	srcSNSListTopics = "https://docs.aws.amazon.com/sns/latest/api/API_ListTopics.html"
+	// "Tagging actions are limited to 10 TPS per AWS account, per AWS
+	// Region."
+	srcSNSTagging = "https://docs.aws.amazon.com/sns/latest/api/API_TagResource.html"
+	// The General Reference's "API throttling" table for SNS: its
+	// introduction could be read here, its per-operation figures could not.
+	srcSNSTable = "https://docs.aws.amazon.com/general/latest/gr/sns.html"
+	// AWS Config's service-limits page lists resource counts only (rules,
+	// aggregators, conformance packs, saved queries) and no request rate for
+	// any API (awsdocs/aws-config-developer-guide, doc_source/configlimits.md).
+	srcConfig = "https://docs.aws.amazon.com/config/latest/developerguide/configlimits.html"
+	// "All EventBridge APIs other than PutEvents are limited to 50 requests
+	// per second by default."
+	srcEvents = "https://docs.aws.amazon.com/eventbridge/latest/userguide/eb-quota.html"
+	// "DescribeAlarms: 9 transactions per second (TPS) per Region."
+	srcCloudWatch = "https://docs.aws.amazon.com/AmazonCloudWatch/latest/monitoring/cloudwatch_limits.html"
+	// "The throttle rate limit is 10 TPS per account per Region, with a
+	// burst of 30 TPS."
+	srcSecurityHub = "https://docs.aws.amazon.com/securityhub/latest/partnerguide/guidelines-batchimportfindings.html"
+)
+
+// quotas are the request-rate quotas of every operation the functions call
+// that AWS meters per account and Region. Not metered here: STS
+// (GetCallerIdentity, AssumeRole) and Lambda Invoke, one or two calls per
+// invocation; SQS SendMessage ("Standard queues support a nearly unlimited
+// number of API calls per second, per API action":
+// https://docs.aws.amazon.com/AWSSimpleQueueService/latest/SQSDeveloperGuide/standard-queues.html).
 //
-//   - Amazon SNS, "API throttling" in Amazon Simple Notification Service
-//     endpoints and quotas: https://docs.aws.amazon.com/general/latest/gr/sns.html
-//     ("Amazon SNS API calls can't exceed the maximum allowed API request rate
-//     for each AWS account and Region":
-//     https://repost.aws/knowledge-center/sns-throttling-exception-errors).
-//     Publish is the us-east-1 figure of that table.
-//   - AWS KMS, "Request quotas for each AWS KMS API operation" (each
-//     operation below has its own quota; only the cryptographic operations
-//     share one): https://docs.aws.amazon.com/kms/latest/developerguide/requests-per-second.html
-//   - AWS Config, endpoints and quotas:
-//     https://docs.aws.amazon.com/general/latest/gr/awsconfig.html
-//   - Amazon EventBridge quotas:
-//     https://docs.aws.amazon.com/eventbridge/latest/userguide/eb-quota.html
-//   - Amazon CloudWatch quotas (DescribeAlarms):
-//     https://docs.aws.amazon.com/AmazonCloudWatch/latest/monitoring/cloudwatch_limits.html
-//   - AWS Security Hub quotas (BatchImportFindings):
-//     https://docs.aws.amazon.com/securityhub/latest/userguide/securityhub-limits.html
+// Throttled answers follow each service's documented error shape (throttle,
+// below; KMS: https://docs.aws.amazon.com/kms/latest/developerguide/throttling.html).
 //
-// Caveat: when this table was written the pages' introductions and error
-// shapes could be read but not their numeric tables, so the values below are
-// the defaults as remembered, not as re-read; check each against its page
-// before quoting a figure (KMS's throttling page, for one, gives "1000
-// DescribeKey requests in one second" as an example, not as the quota:
-// https://docs.aws.amazon.com/kms/latest/developerguide/throttling.html).
-// The AWS Config rates bound the benchmark's sweep time most.
-//
-// STS (GetCallerIdentity, AssumeRole) and Lambda Invoke are not metered: a
-// function makes one or two such calls per invocation.
+// The AWS Config rates are assumptions, and they bound the Config-first
+// sweep's time (one SelectResourceConfig, one BatchGetResourceConfig and
+// one PutEvaluations per page of 100 topics): `go run ./cmd/bench -only
+// sweep -quota config:SelectResourceConfig=R ...` measures the sweep under
+// any other figure.
 var quotas = map[string]quota{
-	"sns:GetTopicAttributes":  {"sns:GetTopicAttributes", 100, 100},
-	"sns:SetTopicAttributes":  {"sns:SetTopicAttributes", 100, 100},
-	"sns:ListTopics":          {"sns:ListTopics", 30, 30},
-	"sns:ListTagsForResource": {"sns:ListTagsForResource", 10, 10},
-	"sns:Publish":             {"sns:Publish", 30000, 30000},
+	"sns:ListTopics":          {"sns:ListTopics", 30, 30, true, srcSNSListTopics},
+	"sns:ListTagsForResource": {"sns:ListTagsForResource", 10, 10, true, srcSNSTagging},
+	"sns:GetTopicAttributes":  {"sns:GetTopicAttributes", 100, 100, false, srcSNSTable},
+	"sns:SetTopicAttributes":  {"sns:SetTopicAttributes", 100, 100, false, srcSNSTable},
+	"sns:Publish":             {"sns:Publish", 30000, 30000, false, srcSNSTable},
 
-	"kms:DescribeKey":      {"kms:DescribeKey", 2000, 2000},
-	"kms:GetKeyPolicy":     {"kms:GetKeyPolicy", 1000, 1000},
-	"kms:PutKeyPolicy":     {"kms:PutKeyPolicy", 5, 5},
-	"kms:ListAliases":      {"kms:ListAliases", 100, 100},
-	"kms:ListResourceTags": {"kms:ListResourceTags", 100, 100},
+	"kms:DescribeKey":      {"kms:DescribeKey", 1000, 1000, true, srcKMS},
+	"kms:GetKeyPolicy":     {"kms:GetKeyPolicy", 1000, 1000, true, srcKMS},
+	"kms:PutKeyPolicy":     {"kms:PutKeyPolicy", 5, 5, true, srcKMS},
+	"kms:ListAliases":      {"kms:ListAliases", 100, 100, true, srcKMS},
+	"kms:ListResourceTags": {"kms:ListResourceTags", 100, 100, true, srcKMS},
 
-	"config:PutEvaluations":           {"config:PutEvaluations", 20, 20},
-	"config:SelectResourceConfig":     {"config:SelectResourceConfig", 10, 10},
-	"config:BatchGetResourceConfig":   {"config:BatchGetResourceConfig", 10, 10},
-	"config:GetResourceConfigHistory": {"config:GetResourceConfigHistory", 10, 10},
+	"config:PutEvaluations":           {"config:PutEvaluations", 20, 20, false, srcConfig},
+	"config:SelectResourceConfig":     {"config:SelectResourceConfig", 10, 10, false, srcConfig},
+	"config:BatchGetResourceConfig":   {"config:BatchGetResourceConfig", 10, 10, false, srcConfig},
+	"config:GetResourceConfigHistory": {"config:GetResourceConfigHistory", 10, 10, false, srcConfig},
 
-	"events:ListRules":         {"events:ListRules", 50, 50},
-	"events:ListEventBuses":    {"events:ListEventBuses", 50, 50},
-	"events:ListTargetsByRule": {"events:ListTargetsByRule", 50, 50},
+	"events:ListRules":         {"events:ListRules", 50, 50, true, srcEvents},
+	"events:ListEventBuses":    {"events:ListEventBuses", 50, 50, true, srcEvents},
+	"events:ListTargetsByRule": {"events:ListTargetsByRule", 50, 50, true, srcEvents},
 
-	"monitoring:DescribeAlarms": {"monitoring:DescribeAlarms", 9, 9},
+	"monitoring:DescribeAlarms": {"monitoring:DescribeAlarms", 9, 9, true, srcCloudWatch},
 
-	"securityhub:BatchImportFindings": {"securityhub:BatchImportFindings", 10, 30},
+	"securityhub:BatchImportFindings": {"securityhub:BatchImportFindings", 10, 30, true, srcSecurityHub},
+}
+
+// QuotaTable returns the proxy's quota table with overrides applied: each
+// override is a rate (requests per second, > 0) for an operation of the
+// table ("config:SelectResourceConfig"), and its bucket then holds one
+// second of requests. An operation not in the table is an error.
+func QuotaTable(overrides map[string]float64) (map[string]quota, error) {
+	t := make(map[string]quota, len(quotas))
+	for k, v := range quotas {
+		t[k] = v
+	}
+	for op, rate := range overrides {
+		q, ok := t[op]
+		if !ok {
+			return nil, fmt.Errorf("quota override %q: no such metered operation", op)
+		}
+		if !(rate > 0) || math.IsInf(rate, 0) {
+			return nil, fmt.Errorf("quota override %q: rate must be a positive number, got %v", op, rate)
+		}
+		q.rate, q.burst, q.documented, q.source = rate, rate, false, "override"
+		t[op] = q
+	}
+	return t, nil
 }
 
 // limiter holds the buckets of one proxy, keyed by account, Region and
@@ -106,6 +150,7 @@ var quotas = map[string]quota{
 type limiter struct {
 	mode  QuotaMode
 	clock func() time.Time
+	table map[string]quota
 
 	mu        sync.Mutex
 	start     time.Time
@@ -114,11 +159,14 @@ type limiter struct {
 	throttled map[string]int
 }
 
-func newLimiter(mode QuotaMode, clock func() time.Time) *limiter {
+func newLimiter(mode QuotaMode, clock func() time.Time, table map[string]quota) *limiter {
 	if clock == nil {
 		clock = time.Now
 	}
-	return &limiter{mode: mode, clock: clock, start: clock(), tat: map[string]time.Duration{}, throttled: map[string]int{}}
+	if table == nil {
+		table = quotas
+	}
+	return &limiter{mode: mode, clock: clock, table: table, start: clock(), tat: map[string]time.Duration{}, throttled: map[string]int{}}
 }
 
 // now is the emulated time since the proxy started: real time plus the
@@ -128,8 +176,11 @@ func (l *limiter) now() time.Duration { return l.clock().Sub(l.start) + l.waited
 // admit takes a token for op in account and region. It returns false when
 // the call must be answered as throttled (QuotaRealTime only).
 func (l *limiter) admit(account, region, op string) bool {
-	q, ok := quotas[op]
-	if l == nil || l.mode == QuotaOff || !ok {
+	if l == nil || l.mode == QuotaOff {
+		return true
+	}
+	q, ok := l.table[op]
+	if !ok {
 		return true
 	}
 	interval := time.Duration(float64(time.Second) / q.rate)

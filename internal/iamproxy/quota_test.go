@@ -2,7 +2,9 @@ package iamproxy
 
 import (
 	"context"
+	"math"
 	"os"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -52,7 +54,7 @@ func quotaFixture(t *testing.T, mode QuotaMode, clock func() time.Time) (*Proxy,
 
 func TestLimiterBurstThenRate(t *testing.T) {
 	clk := &fakeClock{t: time.Unix(0, 0)}
-	l := newLimiter(QuotaRealTime, clk.now)
+	l := newLimiter(QuotaRealTime, clk.now, nil)
 	op := "sns:ListTagsForResource" // 10 per second
 	for i := range burstOf(op) {
 		if !l.admit("111111111111", "us-east-1", op) {
@@ -86,7 +88,7 @@ func TestLimiterBurstThenRate(t *testing.T) {
 
 func TestVirtualClockChargesTheWait(t *testing.T) {
 	clk := &fakeClock{t: time.Unix(0, 0)}
-	l := newLimiter(QuotaVirtual, clk.now)
+	l := newLimiter(QuotaVirtual, clk.now, nil)
 	op := "config:SelectResourceConfig" // 10 per second
 	for range 10 + 50 {
 		if !l.admit("111111111111", "us-east-1", op) {
@@ -165,5 +167,89 @@ func TestLambdaInvokeIsAuthorizedOnTheFunction(t *testing.T) {
 	}
 	if op := restOperation("lambda", "POST", "/2015-03-31/functions/f/invocations"); op != "Invoke" {
 		t.Errorf("restOperation = %q", op)
+	}
+}
+
+// Every row of the quota table names its bucket by its key and cites an AWS
+// page, and the rows marked documented hold the figure their page states
+// (as read on 2026-12-07): changing one of these figures, or marking a row
+// documented, means re-reading its page and updating this list.
+func TestQuotaTableIsCited(t *testing.T) {
+	documented := map[string][2]float64{ // rate, burst
+		"sns:ListTopics":                  {30, 30},
+		"sns:ListTagsForResource":         {10, 10},
+		"kms:DescribeKey":                 {1000, 1000},
+		"kms:GetKeyPolicy":                {1000, 1000},
+		"kms:PutKeyPolicy":                {5, 5},
+		"kms:ListAliases":                 {100, 100},
+		"kms:ListResourceTags":            {100, 100},
+		"events:ListRules":                {50, 50},
+		"events:ListEventBuses":           {50, 50},
+		"events:ListTargetsByRule":        {50, 50},
+		"monitoring:DescribeAlarms":       {9, 9},
+		"securityhub:BatchImportFindings": {10, 30},
+	}
+	for op, q := range quotas {
+		if q.bucket != op {
+			t.Errorf("%s: bucket %q", op, q.bucket)
+		}
+		if !strings.HasPrefix(q.source, "https://docs.aws.amazon.com/") {
+			t.Errorf("%s: source %q is not an AWS documentation page", op, q.source)
+		}
+		if !(q.rate > 0) || q.burst < 1 {
+			t.Errorf("%s: rate %v burst %v", op, q.rate, q.burst)
+		}
+		want, ok := documented[op]
+		if q.documented != ok {
+			t.Errorf("%s: documented=%v, the list above says %v", op, q.documented, ok)
+			continue
+		}
+		if ok && (q.rate != want[0] || q.burst != want[1]) {
+			t.Errorf("%s: %v/s burst %v, its page states %v/s burst %v", op, q.rate, q.burst, want[0], want[1])
+		}
+	}
+	for op := range documented {
+		if _, ok := quotas[op]; !ok {
+			t.Errorf("%s: documented but not in the table", op)
+		}
+	}
+}
+
+// An override replaces one operation's rate for one proxy (its bucket then
+// holds one second of requests) and leaves the package's table alone; an
+// unknown operation or a rate that is not a positive number is refused.
+func TestQuotaOverrides(t *testing.T) {
+	table, err := QuotaTable(map[string]float64{"config:SelectResourceConfig": 2.5})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if q := table["config:SelectResourceConfig"]; q.rate != 2.5 || q.burst != 2.5 || q.documented || q.source != "override" {
+		t.Fatalf("override: %+v", q)
+	}
+	if quotas["config:SelectResourceConfig"].rate == 2.5 {
+		t.Fatal("the override changed the package table")
+	}
+	for _, bad := range []map[string]float64{{"config:NoSuchCall": 1}, {"config:PutEvaluations": 0}, {"config:PutEvaluations": -1}, {"config:PutEvaluations": math.Inf(1)}, {"config:PutEvaluations": math.NaN()}} {
+		if _, err := QuotaTable(bad); err == nil {
+			t.Errorf("%v: accepted", bad)
+		}
+	}
+	clk := &fakeClock{t: time.Unix(0, 0)}
+	l := newLimiter(QuotaRealTime, clk.now, table)
+	admitted := 0
+	for i := 0; i < 10; i++ {
+		if l.admit("111122223333", "us-east-1", "config:SelectResourceConfig") {
+			admitted++
+		}
+	}
+	if admitted != 2 { // floor(2.5) tokens at once
+		t.Fatalf("admitted %d at once with a bucket of 2.5", admitted)
+	}
+	clk.add(400 * time.Millisecond) // one token at 2.5/s
+	if !l.admit("111122223333", "us-east-1", "config:SelectResourceConfig") {
+		t.Fatal("no token after 1/rate")
+	}
+	if _, err := New(Options{Default: "http://127.0.0.1:1", Template: []byte("Resources: {}\n"), QuotaOverrides: map[string]float64{"sns:Nope": 1}}); err == nil || !strings.Contains(err.Error(), "sns:Nope") {
+		t.Fatalf("New with a bad override: %v", err)
 	}
 }

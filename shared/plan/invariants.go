@@ -71,26 +71,34 @@ func CheckFix(before, after []byte, grants ...rules.Grant) error {
 	// Statements keep their places; those the fix may not touch keep every
 	// member. The one statement a fix may remove is an Allow whose only
 	// principal is EventBridge (a target), moved to our own statement because
-	// its conditions can never match EventBridge's requests.
-	j := 0
-	for i, s := range in.Statements {
-		if j < len(out.Statements) && samePlace(s, out.Statements[j], rawIn[i], rawOut[j], target) {
-			if !namesTarget(s, target) && !reflect.DeepEqual(rawIn[i], rawOut[j]) {
-				fail("statement %s (no target principal) changed:\n was %s\n now %s", label(s, i), show(rawIn[i]), show(rawOut[j]))
+	// its conditions can never match EventBridge's requests. Statements the
+	// fix adds come after all of these, each an Allow for one target
+	// principal from the table. Whether a Sid-less statement naming a target
+	// was edited in place or removed is not written anywhere, so every
+	// alignment is tried: the check fails only if none explains the fix.
+	if _, ok := alignStatements(in.Statements, out.Statements, rawIn, rawOut, target); !ok {
+		// Report the first step the greedy alignment cannot explain.
+		j := 0
+		for i, s := range in.Statements {
+			if j < len(out.Statements) && samePlace(s, out.Statements[j], rawIn[i], rawOut[j], target) {
+				if !namesTarget(s, target) && !reflect.DeepEqual(rawIn[i], rawOut[j]) {
+					fail("statement %s (no target principal) changed:\n was %s\n now %s", label(s, i), show(rawIn[i]), show(rawOut[j]))
+				}
+				j++
+				continue
 			}
-			j++
-			continue
+			if !removable(s, target) {
+				fail("fix removed or reordered statement %s: %s", label(s, i), show(rawIn[i]))
+				return errors.Join(bad...)
+			}
 		}
-		if own, ok := s.OwnService(); !ok || !s.IsAllow() || !strings.EqualFold(own, eventsPrincipal) || !target(eventsPrincipal) {
-			fail("fix removed or reordered statement %s: %s", label(s, i), show(rawIn[i]))
-			return errors.Join(bad...)
+		for i, st := range out.Statements[j:] {
+			if !addable(st, target) {
+				fail("added statement %s is not an Allow for one target principal: %s", label(st, j+i), show(rawOut[j+i]))
+			}
 		}
-	}
-	// Added statements: an Allow for one target principal from the table.
-	for i, s := range out.Statements[j:] {
-		p, ok := s.OwnService()
-		if !ok || !s.IsAllow() || !target(p) {
-			fail("added statement %s is not an Allow for one target principal: %s", label(s, j+i), show(rawOut[j+i]))
+		if len(bad) == 0 {
+			fail("no alignment of the statements explains the fix")
 		}
 	}
 	// No principal appears or goes, except target services.
@@ -152,6 +160,59 @@ func CheckFixGrid(g Grid, before, after []byte) error {
 		err = errors.Join(err, fmt.Errorf("fix widened the key policy:\n%s", strings.Join(wide, "\n")))
 	}
 	return err
+}
+
+// alignStatements pairs the statements of the starting policy, in order,
+// with those of the fixed policy: each is either kept in its place (paired,
+// unchanged unless it names a target) or, if removable, gone; the fixed
+// policy's statements left after the last pair must each be addable. It
+// returns the index of the first added statement.
+func alignStatements(in, out []*policy.Statement, rawIn, rawOut []any, target func(string) bool) (int, bool) {
+	type key struct{ i, j int }
+	seen := map[key]bool{} // (i, j) already shown to have no alignment
+	var walk func(i, j int) (int, bool)
+	walk = func(i, j int) (int, bool) {
+		if i == len(in) {
+			for _, st := range out[j:] {
+				if !addable(st, target) {
+					return 0, false
+				}
+			}
+			return j, true
+		}
+		if seen[key{i, j}] {
+			return 0, false
+		}
+		s := in[i]
+		if j < len(out) && samePlace(s, out[j], rawIn[i], rawOut[j], target) &&
+			(namesTarget(s, target) || reflect.DeepEqual(rawIn[i], rawOut[j])) {
+			if at, ok := walk(i+1, j+1); ok {
+				return at, true
+			}
+		}
+		if removable(s, target) {
+			if at, ok := walk(i+1, j); ok {
+				return at, true
+			}
+		}
+		seen[key{i, j}] = true
+		return 0, false
+	}
+	return walk(0, 0)
+}
+
+// removable is the one kind of statement a fix may remove: an Allow whose
+// only principal is EventBridge, when EventBridge is a target.
+func removable(s *policy.Statement, target func(string) bool) bool {
+	own, ok := s.OwnService()
+	return ok && s.IsAllow() && strings.EqualFold(own, eventsPrincipal) && target(eventsPrincipal)
+}
+
+// addable is the one kind of statement a fix may add: an Allow for one
+// target principal.
+func addable(s *policy.Statement, target func(string) bool) bool {
+	p, ok := s.OwnService()
+	return ok && s.IsAllow() && target(p)
 }
 
 // samePlace pairs a statement of the starting policy with one of the

@@ -59,3 +59,30 @@ func TestCheckFixCanFail(t *testing.T) {
 		}
 	}
 }
+
+// A Sid-less EventBridge-only statement the fix removes, followed by a
+// Sid-less statement it may not touch: the checker must not pair the removed
+// statement with the untouched one (found by FuzzFix, kept in
+// testdata/fuzz/FuzzFix/4243aaad8c076fc1); and a statement that is not
+// removable, gone the same way, still fails.
+func TestCheckFixAlignsARemovedStatement(t *testing.T) {
+	doc := func(stmts ...string) []byte {
+		return []byte(`{"Version":"2012-10-17","Statement":[` + strings.Join(stmts, ",") + `]}`)
+	}
+	ev := `{"Effect":"Allow","Principal":{"Service":"events.amazonaws.com"},"Action":"kms:*","Resource":"*","Condition":{"ArnLike":{"aws:SourceArn":"arn:aws:events:*:111122223333:rule/x"}}}`
+	other := `{"Effect":"Allow","Principal":{"AWS":"arn:aws:iam::111122223333:root"},"Action":"kms:*","Resource":"*"}`
+	ours := `{"Sid":"` + SID("events.amazonaws.com") + `","Effect":"Allow","Principal":{"Service":"events.amazonaws.com"},"Action":["kms:GenerateDataKey*","kms:Decrypt"],"Resource":"*"}`
+	grants := []rules.Grant{{Principal: "events.amazonaws.com"}}
+	before := doc(ev, other)
+	if err := CheckFix(before, doc(other, ours), grants...); err != nil && !strings.Contains(err.Error(), "second Fix") {
+		t.Errorf("removing the EventBridge-only statement is refused: %v", err)
+	}
+	cw := strings.Replace(ev, "events.amazonaws.com", "cloudwatch.amazonaws.com", 1)
+	err := CheckFix(doc(cw, other), doc(other, ours), grants...)
+	if err == nil || !strings.Contains(err.Error(), "removed or reordered statement") {
+		t.Errorf("removing a CloudWatch statement: %v", err)
+	}
+	if err := CheckFix(before, doc(other, ev, ours), grants...); err == nil {
+		t.Error("a reordered policy passes")
+	}
+}
