@@ -33,6 +33,9 @@ const (
 	DemoAlertTopic = "snskeyguard-alerts"
 	// DemoAlertQueue receives every alert (SNS→SQS, delivered at once by kumo).
 	DemoAlertQueue = "snskeyguard-alerts-inbox"
+	// DemoDeadLetterQueue is template.yaml's DeadLetterQueue, encrypted with
+	// the alert key: ANNOUNCE_QUEUE_URL of the functions (events/env.json).
+	DemoDeadLetterQueue = "snskeyguard-dead-letters"
 )
 
 // DemoTopics are the product topics of the demo, in the order of
@@ -80,6 +83,8 @@ type Demo struct {
 	Keys          map[string]string
 	AlertTopicARN string
 	AlertQueueURL string
+	// DeadLetterQueueURL is the dead-letter queue as kumo names it.
+	DeadLetterQueueURL string
 	// Policies are the key policies as seeded, by key ARN (customer keys).
 	Policies map[string][]byte
 	// TopicKeys are the topics' KmsMasterKeyId as seeded, by topic ARN.
@@ -256,6 +261,13 @@ func SeedDemo(ctx context.Context, s *Stack) (*Demo, error) {
 		Endpoint: aws.String(qa.Attributes[string(sqstypes.QueueAttributeNameQueueArn)])}); err != nil {
 		return nil, fmt.Errorf("seed demo: subscribe alert queue: %w", err)
 	}
+	dl, err := d.SQS.CreateQueue(ctx, &sqs.CreateQueueInput{QueueName: aws.String(DemoDeadLetterQueue),
+		Attributes: map[string]string{string(sqstypes.QueueAttributeNameVisibilityTimeout): "0",
+			string(sqstypes.QueueAttributeNameKmsMasterKeyId): DemoKeyARN(DemoAlertsKeyID)}})
+	if err != nil {
+		return nil, fmt.Errorf("seed demo: create dead-letter queue: %w", err)
+	}
+	d.DeadLetterQueueURL = aws.ToString(dl.QueueUrl)
 	return d, nil
 }
 

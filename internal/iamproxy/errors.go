@@ -7,6 +7,7 @@ import (
 	"encoding/xml"
 	"fmt"
 	"net/http"
+	"strings"
 )
 
 // deny records d and answers the call as AWS answers an access-denied error
@@ -75,6 +76,14 @@ func (p *Proxy) deny(w http.ResponseWriter, c *call, d *Denial) {
 		code := "AccessDeniedException"
 		if d.Role == "" {
 			code = "UnrecognizedClientException"
+		}
+		if c.service == "sqs" {
+			// SQS is query compatible: the SDK reports the code of this header.
+			q := "AccessDenied"
+			if strings.HasPrefix(d.Action, "kms:") {
+				q = "KMS.AccessDeniedException"
+			}
+			w.Header().Set("X-Amzn-Query-Error", q+";Sender")
 		}
 		b, _ := json.Marshal(map[string]string{"__type": code, "message": d.Message})
 		w.Header().Set("Content-Type", "application/x-amz-json-1.1")

@@ -18,6 +18,9 @@ type opSpec struct {
 	action    string
 	free      bool
 	resources func(p *Proxy, id *identity, c *call) ([]string, error)
+	// via evaluates the calls the service makes on the caller's behalf
+	// with the caller's permissions (SQS's use of a queue's KMS key).
+	via func(p *Proxy, id *identity, c *call, resource string) *Denial
 }
 
 // star is the resource of actions that support no resource-level permission:

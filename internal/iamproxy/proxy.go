@@ -397,6 +397,11 @@ func (p *Proxy) authorize(id *identity, c *call) *Denial {
 				return d
 			}
 		}
+		if op.via != nil {
+			if d := op.via(p, id, c, res); d != nil {
+				return d
+			}
+		}
 	}
 	return nil
 }

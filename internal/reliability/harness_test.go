@@ -103,6 +103,9 @@ var figures struct {
 	raceRuns, raceRoundsIncomplete                                     int
 	editRuns, editsOverwritten, editsDeadLettered                      int
 	announceRuns, announceFixes, fixesUnannounced, announceDuplicates  int
+	// announcePaths: per fix path, the fixes applied and where their
+	// announcement was found (topic, queue, failure record).
+	announcePaths map[string]*pathTally
 }
 
 func count(f func()) {
@@ -140,8 +143,14 @@ func TestMain(m *testing.M) {
 	fmt.Printf("race_rounds=%d race_rounds_incomplete_until_next_run=%d\n", figures.raceRuns, figures.raceRoundsIncomplete)
 	fmt.Printf("edits_overwritten=%d edit_runs=%d edit_events_dead_lettered_then_redriven=%d\n",
 		figures.editsOverwritten, figures.editRuns, figures.editsDeadLettered)
-	fmt.Printf("fixes_unannounced=%d announce_runs=%d fixes_applied=%d announcements_duplicated=%d\n",
-		figures.fixesUnannounced, figures.announceRuns, figures.announceFixes, figures.announceDuplicates)
+	var paths []string
+	for _, name := range sortedNames(figures.announcePaths) {
+		p := figures.announcePaths[name]
+		paths = append(paths, fmt.Sprintf("%s:%d(topic=%d,queue_only=%d,record_only=%d,retry_found_compliant=%d)",
+			name, p.fixes, p.topic, p.queueOnly, p.recordOnly, p.retryCompliant))
+	}
+	fmt.Printf("fixes_unannounced=%d announce_runs=%d fixes_applied=%d announcements_duplicated=%d fixes_by_path=%s\n",
+		figures.fixesUnannounced, figures.announceRuns, figures.announceFixes, figures.announceDuplicates, strings.Join(paths, ","))
 	figures.Unlock()
 	os.Exit(code)
 }
@@ -165,6 +174,8 @@ type world struct {
 	kumo   *emulator.Kumo
 	proxy  *emulator.FaultProxy
 	direct *kms.Client
+	// queue, when set, is the guards' ANNOUNCE_QUEUE_URL (announce suite).
+	queue string
 }
 
 func newWorld(t testing.TB, seed *emulator.KumoSeed) *world {
@@ -213,7 +224,8 @@ var fastEdge = edgeOptions{maxAttempts: 2, attemptTimeout: 300 * time.Millisecon
 func (w *world) guard(mode string, log *slog.Logger, eo edgeOptions) (*guard.Guard, *awsedge.Edge) {
 	w.t.Helper()
 	settings, err := guard.SettingsFromEnv(func(k string) string {
-		return map[string]string{"MODE": mode, "REQUIRED_SERVICE_PRINCIPALS": required, "ALERT_TOPIC_ARN": alertARN}[k]
+		return map[string]string{"MODE": mode, "REQUIRED_SERVICE_PRINCIPALS": required, "ALERT_TOPIC_ARN": alertARN,
+			"ANNOUNCE_QUEUE_URL": w.queue}[k]
 	})
 	if err != nil {
 		w.t.Fatal(err)

@@ -117,10 +117,15 @@ func TestEverySettingIsFedByAParameter(t *testing.T) {
 	for _, id := range sortedKeys(functions) {
 		fn := obj(obj(tpl["Resources"])[id])
 		env := base.env(fn)
-		want := slices.Concat(sortedKeys(settings), sortedKeys(localOnly))
+		want := slices.Concat(sortedKeys(settings), sortedKeys(localOnly), sortedKeys(resourceSettings))
 		slices.Sort(want)
 		if got := sortedKeys(env); !slices.Equal(got, want) {
 			t.Errorf("%s environment %v, want exactly %v", id, got, want)
+		}
+		for k, res := range resourceSettings {
+			if r, ok := ref(env[k]); !ok || r != res {
+				t.Errorf("%s %s = %s, want !Ref %s", id, k, jsonOf(env[k]), res)
+			}
 		}
 		// Declared only for `sam local invoke --env-vars`: empty when deployed.
 		for k := range localOnly {
@@ -160,6 +165,10 @@ func TestEverySettingIsFedByAParameter(t *testing.T) {
 		}
 	}
 }
+
+// resourceSettings are the variables the stack sets from one of its own resources, by the
+// resource's logical id (Ref): the queue that keeps announcements the alert topic did not take.
+var resourceSettings = map[string]string{"ANNOUNCE_QUEUE_URL": "DeadLetterQueue"}
 
 // localOnly are the variables the template declares, empty, only so that `sam local
 // invoke --env-vars events/env.json` can set them (SAM overrides declared variables only).
@@ -234,6 +243,8 @@ func guardSettings(p map[string]string) guard.Settings {
 		ExemptTagKey:         p["ExemptTagKey"],
 		CrossAccountRoleName: p["CrossAccountRoleName"],
 		SecurityHub:          p["SecurityHub"] == "true",
+		// Always the stack's dead-letter queue (resourceSettings).
+		AnnounceQueueURL: "https://sqs.us-east-1.amazonaws.com/111122223333/snskeyguard-dead-letters",
 	}
 }
 
@@ -955,9 +966,99 @@ func TestLocalInvokeEnvVars(t *testing.T) {
 			if _, ok := v.(string); !ok {
 				t.Errorf("events/env.json %s.%s must be a string, got %T", section, k, v)
 			}
-			if _, ok := settings[k]; !ok && !localOnly[k] {
+			if _, ok := settings[k]; !ok && !localOnly[k] && resourceSettings[k] == "" {
 				t.Errorf("events/env.json %s.%s is not declared in template.yaml: sam local invoke would ignore it", section, k)
 			}
+		}
+	}
+}
+
+// TestAnnounceQueueIsUsableByEveryFixingRole: the queue ANNOUNCE_QUEUE_URL names is the one
+// each remediating role may send to (the action itself comes from Settings.Needs: Enqueue), and
+// since that queue is encrypted with a customer managed key, each role may also use that key
+// for it as a producer must (kms:GenerateDataKey and kms:Decrypt,
+// https://docs.aws.amazon.com/AWSSimpleQueueService/latest/SQSDeveloperGuide/sqs-key-management.html):
+// granted on that key only, and allowed by the key policy only through SQS (and SNS).
+func TestAnnounceQueueIsUsableByEveryFixingRole(t *testing.T) {
+	s := newStack(t, rawTemplate(t), map[string]string{"Mode": "remediate"})
+	res := s.resources(t)
+	queue := resourceSettings["ANNOUNCE_QUEUE_URL"]
+	if res[queue]["Type"] != "AWS::SQS::Queue" {
+		t.Fatalf("ANNOUNCE_QUEUE_URL names %s, not a queue of the stack", queue)
+	}
+	key, attr, ok := getAtt(obj(res[queue]["Properties"])["KmsMasterKeyId"])
+	if !ok || attr != "Arn" || res[key]["Type"] != "AWS::KMS::Key" {
+		t.Fatalf("the announcement queue is not encrypted with a key of the stack: %s", jsonOf(obj(res[queue]["Properties"])["KmsMasterKeyId"]))
+	}
+	for _, id := range sortedKeys(functions) {
+		in, central := guardSettings(s.params).Needs(entries[id])
+		if !slices.Contains(central, "Enqueue") || slices.Contains(in, "Enqueue") {
+			t.Fatalf("%s: Needs does not make it queue centrally (in %v, central %v)", id, in, central)
+		}
+		role, _, _ := getAtt(obj(res[id]["Properties"])["Role"])
+		granted := map[string]bool{}
+		for _, st := range roleStatements(t, res, role) {
+			r := list(st.body["Resource"])
+			for _, a := range list(st.body["Action"]) {
+				switch action := scalar(a); {
+				case action == "sqs:SendMessage" && len(r) == 1 && refersTo(r[0], queue):
+					granted[action] = true
+				case (action == "kms:GenerateDataKey" || action == "kms:Decrypt") && len(r) == 1 && refersTo(r[0], key):
+					granted[action] = true
+				}
+			}
+		}
+		for _, a := range []string{"sqs:SendMessage", "kms:GenerateDataKey", "kms:Decrypt"} {
+			if !granted[a] {
+				t.Errorf("%s: role %s lacks %s on the announcement queue (or its key)", id, role, a)
+			}
+		}
+		// The key policy lets the role use the key through SQS.
+		found := false
+		for _, st := range list(obj(obj(res[key]["Properties"])["KeyPolicy"])["Statement"]) {
+			c := obj(obj(st)["Condition"])
+			roles := jsonOf(obj(c["ArnEquals"])["aws:PrincipalArn"])
+			via := jsonOf(obj(c["StringEquals"])["kms:ViaService"])
+			found = found || (strings.Contains(roles, `"`+role+`.Arn"`) && strings.Contains(via, "sqs.${AWS::Region}.amazonaws.com"))
+		}
+		if !found {
+			t.Errorf("%s: the key policy of %s does not let role %s use it through SQS", id, key, role)
+		}
+	}
+}
+
+// TestDeadLetterQueueIsWatched: whatever lands in the dead-letter queue (an event, a failed
+// invocation, an announcement the alert topic did not take) raises an alarm that notifies
+// the alert topic, from the first message.
+func TestDeadLetterQueueIsWatched(t *testing.T) {
+	for _, p := range []map[string]string{nil, {"AlertTopicArn": "arn:aws:sns:us-east-1:111122223333:ops"}} {
+		res := newStack(t, rawTemplate(t), p).resources(t)
+		found := false
+		for _, id := range sortedKeys(res) {
+			r := res[id]
+			props := obj(r["Properties"])
+			dims := list(props["Dimensions"])
+			if r["Type"] != "AWS::CloudWatch::Alarm" || len(dims) != 1 {
+				continue
+			}
+			q, attr, _ := getAtt(obj(dims[0])["Value"])
+			if q != resourceSettings["ANNOUNCE_QUEUE_URL"] || attr != "QueueName" {
+				continue
+			}
+			found = true
+			actions := list(props["AlarmActions"])
+			want := any(map[string]any{"Ref": "AlertTopic"})
+			if p != nil {
+				want = p["AlertTopicArn"]
+			}
+			if props["Namespace"] != "AWS/SQS" || props["MetricName"] != "ApproximateNumberOfMessagesVisible" ||
+				scalar(props["Threshold"]) != "0" || props["ComparisonOperator"] != "GreaterThanThreshold" ||
+				len(actions) != 1 || jsonOf(actions[0]) != jsonOf(want) {
+				t.Errorf("%v: alarm %s %s: want one visible message to notify the alert topic", p, id, jsonOf(props))
+			}
+		}
+		if !found {
+			t.Errorf("%v: no alarm watches the dead-letter queue", p)
 		}
 	}
 }

@@ -27,6 +27,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/kms"
 	"github.com/aws/aws-sdk-go-v2/service/securityhub"
 	"github.com/aws/aws-sdk-go-v2/service/sns"
+	"github.com/aws/aws-sdk-go-v2/service/sqs"
 	"github.com/aws/aws-sdk-go-v2/service/sts"
 	"github.com/aws/smithy-go/middleware"
 
@@ -341,6 +342,7 @@ type Account struct {
 	eventbridge *eventbridge.Client
 	config      *configservice.Client
 	securityhub *securityhub.Client
+	sqs         *sqs.Client
 }
 
 func newAccount(e *Edge, cfg aws.Config, id string) *Account {
@@ -353,6 +355,7 @@ func newAccount(e *Edge, cfg aws.Config, id string) *Account {
 		eventbridge: eventbridge.NewFromConfig(cfg),
 		config:      configservice.NewFromConfig(cfg),
 		securityhub: securityhub.NewFromConfig(cfg),
+		sqs:         sqs.NewFromConfig(cfg),
 	}
 }
 

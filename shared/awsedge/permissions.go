@@ -29,6 +29,8 @@ var Permissions = []Permission{
 	{"ListTopics", "SNS.ListTopics", "sns:ListTopics"},
 	{"SetTopicKey", "SNS.SetTopicAttributes", "sns:SetTopicAttributes"},
 	{"Publish", "SNS.Publish", "sns:Publish"},
+	// An announcement the alert topic did not take is kept in a queue.
+	{"Enqueue", "SQS.SendMessage", "sqs:SendMessage"},
 	{"DescribeKey", "KMS.DescribeKey", "kms:DescribeKey"},
 	{"KeyPolicy", "KMS.GetKeyPolicy", "kms:GetKeyPolicy"},
 	{"PutKeyPolicy", "KMS.PutKeyPolicy", "kms:PutKeyPolicy"},

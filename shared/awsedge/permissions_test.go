@@ -15,7 +15,7 @@ import (
 // clientService maps the Account's client fields to the service id Calls uses.
 var clientService = map[string]string{
 	"sns": "SNS", "kms": "KMS", "sts": "STS", "cloudwatch": "CloudWatch",
-	"eventbridge": "EventBridge", "config": "ConfigService", "securityhub": "SecurityHub",
+	"eventbridge": "EventBridge", "config": "ConfigService", "securityhub": "SecurityHub", "sqs": "SQS",
 }
 
 // sdkCalls parses this package's source (tests excluded) and returns, per

@@ -142,3 +142,35 @@ func TestSubject(t *testing.T) {
 		}
 	}
 }
+
+// Enqueue is SQS SendMessage (the JSON protocol) with the queue URL, the
+// body and String attributes, empty ones dropped; an SQS error is returned
+// classified.
+func TestEnqueue(t *testing.T) {
+	const queue = "https://sqs.us-east-1.amazonaws.com/111122223333/dead-letters"
+	var got call
+	e, _ := newTestEdge(t, Options{MaxAttempts: 1}, func(c call) *http.Response {
+		got = c
+		if strings.Contains(string(c.Body), "throttle-me") {
+			return jsonErr(400, "com.amazonaws.sqs#RequestThrottled", "slow down")
+		}
+		return jsonOK(map[string]string{"MessageId": "m-1"})
+	})
+	a, _ := e.Account(context.Background(), "")
+	if err := a.Enqueue(context.Background(), queue, `{"record":"announcement"}`, map[string]string{"snskeyguard": "announcement", "kind": ""}); err != nil {
+		t.Fatal(err)
+	}
+	body := got.JSON(t)
+	attrs, _ := body["MessageAttributes"].(map[string]any)
+	if got.Target != "AmazonSQS.SendMessage" || body["QueueUrl"] != queue || body["MessageBody"] != `{"record":"announcement"}` ||
+		len(attrs) != 1 || !reflect.DeepEqual(attrs["snskeyguard"], map[string]any{"DataType": "String", "StringValue": "announcement"}) {
+		t.Fatalf("request %s %s", got.Target, got.Body)
+	}
+	if c := e.Calls(); c["SQS.SendMessage"] != 1 {
+		t.Fatalf("calls %v", c)
+	}
+	err := a.Enqueue(context.Background(), queue, "throttle-me", nil)
+	if err == nil || !strings.Contains(err.Error(), queue) || Classify(err) != Retryable {
+		t.Fatalf("throttled send: %v (class %v)", err, Classify(err))
+	}
+}

@@ -60,16 +60,19 @@ func New(ctx context.Context, name string, entry Entry, getenv func(string) stri
 		return nil, fmt.Errorf("load AWS configuration: %w", err)
 	}
 	g := Guard(settings, edge, log)
+	g.Function = name
 	if self := getenv("AWS_LAMBDA_FUNCTION_NAME"); self != "" {
+		g.Function = self
 		g.Continue = func(ctx context.Context, event []byte) error { return edge.InvokeAsync(ctx, self, event) }
 	}
 	return func(ctx context.Context, raw json.RawMessage) (report.Report, error) {
 		before := edge.Calls()
 		l := log
+		gi := *g
 		if lc, ok := lambdacontext.FromContext(ctx); ok {
 			l = log.With("requestId", lc.AwsRequestID)
+			gi.RequestID = lc.AwsRequestID
 		}
-		gi := *g
 		gi.Log = l
 		rep, err := entry(&gi, ctx, raw)
 		calls := diff(before, edge.Calls())

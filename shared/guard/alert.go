@@ -46,6 +46,11 @@ func (s *session) alerts(ctx context.Context, evals []report.Evaluation) ([]repo
 	var hub []HubFinding
 	var unsent []Announcement
 	var lastErr error
+	// down is the retryable fault the alert topic answered every attempt of
+	// an alert with: the invocation will fail, so later alerts are not tried
+	// (a sweep does not wait out the back-off once per topic), and every
+	// applied change still goes on to be queued and carried.
+	var down error
 	for i := range evals {
 		e := &evals[i]
 		if len(e.Findings) == 0 {
@@ -67,21 +72,26 @@ func (s *session) alerts(ctx context.Context, evals []report.Evaluation) ([]repo
 		subject, body, attrs := alertMessage(s.g.Settings.Mode, kind, *e)
 		ann := Announcement{ID: attrs[attrAnnouncementID], Subject: subject, Body: body, Attrs: attrs}
 		act := report.Action{Type: report.ActionAlert, TopicARN: s.g.Settings.AlertTopicARN, Status: report.StatusApplied, ID: ann.ID}
-		if err := s.publish(ctx, ann); err != nil {
+		err := down
+		if err == nil {
+			if err = s.publish(ctx, ann); err != nil && s.g.class(err) == ErrRetryable {
+				down = err
+			}
+		}
+		if err != nil {
 			if kind == "remediated" {
-				// An applied change must be announced: the invocation fails
-				// with the announcement (docs/DESIGN.md, "Announcements").
+				// An applied change must be announced: the announcement is
+				// queued and the invocation fails with it (docs/DESIGN.md,
+				// decisions 26 and 32).
 				s.g.log().Error("applied change not announced", "topic", e.ResourceID, "announcementId", ann.ID, "error", err)
 				unsent = append(unsent, ann)
 				lastErr = err
 				continue
 			}
 			if s.g.class(err) == ErrRetryable {
-				if len(unsent) > 0 {
-					// The invocation fails anyway: it must carry what was applied and not announced.
-					return nil, &UnannouncedError{Announcements: unsent, Err: fmt.Errorf("publish alert: %w", err)}
-				}
-				return nil, s.g.fault("publish alert", err)
+				// The invocation fails (below); its retry judges this topic
+				// again. Applied changes after it are still queued first.
+				continue
 			}
 			act.Status, act.Detail = report.StatusFailed, err.Error()
 		}
@@ -89,7 +99,10 @@ func (s *session) alerts(ctx context.Context, evals []report.Evaluation) ([]repo
 		e.Actions = append(e.Actions, act)
 	}
 	if len(unsent) > 0 {
-		return nil, &UnannouncedError{Announcements: unsent, Err: fmt.Errorf("publish alert: %w", lastErr)}
+		return nil, s.unannounced(ctx, unsent, fmt.Errorf("publish alert: %w", lastErr))
+	}
+	if down != nil {
+		return nil, s.g.fault("publish alert", down)
 	}
 	if len(hub) > 0 {
 		if err := s.acct.ImportFindings(ctx, hub); err != nil {

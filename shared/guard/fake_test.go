@@ -31,14 +31,24 @@ type fakeAccount struct {
 	failFirst map[string]int
 	// beforePut runs just before PutKeyPolicy stores (to simulate races).
 	beforeGet func(call int)
+	// lostAnswer makes the next write of an operation land and then fail
+	// with this error (an answer lost after the write: a timeout, a
+	// dropped connection).
+	lostAnswer map[string]error
 	// beforeTopic runs before the n-th GetTopicAttributes answers.
 	beforeTopic func(call int)
 
 	calls       map[string]int
 	puts        []string // key ids written
 	published   []published
+	queued      []queuedMsg
 	evaluations [][]configrule.Evaluation
 	hub         []HubFinding
+}
+
+type queuedMsg struct {
+	queue, body string
+	attrs       map[string]string
 }
 
 type published struct {
@@ -167,7 +177,7 @@ func (f *fakeAccount) SetTopicKey(_ context.Context, arn, keyID string) error {
 		return err
 	}
 	f.topics[arn].KMSMasterKeyID = keyID
-	return nil
+	return f.lost("SetTopicAttributes")
 }
 
 func (f *fakeAccount) DescribeKey(_ context.Context, ref string) (rules.Key, error) {
@@ -211,7 +221,15 @@ func (f *fakeAccount) PutKeyPolicy(_ context.Context, ref string, policy []byte)
 	}
 	k.Policy = append([]byte(nil), policy...)
 	f.puts = append(f.puts, k.ID)
-	return nil
+	return f.lost("PutKeyPolicy")
+}
+
+func (f *fakeAccount) lost(op string) error {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	err := f.lostAnswer[op]
+	delete(f.lostAnswer, op)
+	return err
 }
 
 func (f *fakeAccount) KeyAliases(_ context.Context, ref string) ([]string, error) {
@@ -252,6 +270,16 @@ func (f *fakeAccount) Publish(_ context.Context, topic, subject, body string, at
 		return err
 	}
 	f.published = append(f.published, published{topic, subject, body, attrs})
+	return nil
+}
+
+func (f *fakeAccount) Enqueue(_ context.Context, queue, body string, attrs map[string]string) error {
+	if err := f.call("SendMessage"); err != nil {
+		return err
+	}
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.queued = append(f.queued, queuedMsg{queue, body, attrs})
 	return nil
 }
 

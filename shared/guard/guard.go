@@ -53,10 +53,12 @@ type Sources interface {
 	RuleTopics(ctx context.Context) (map[string][]string, error)
 }
 
-// Outputs are where the guard reports: alerts (SNS), AWS Config
-// evaluations, Security Hub findings.
+// Outputs are where the guard reports: alerts (SNS), announcements the
+// alert topic could not take (SQS), AWS Config evaluations, Security Hub
+// findings.
 type Outputs interface {
 	Publish(ctx context.Context, topicARN, subject, message string, attrs map[string]string) error
+	Enqueue(ctx context.Context, queueURL, body string, attrs map[string]string) error
 	PutEvaluations(ctx context.Context, resultToken string, evals []configrule.Evaluation) error
 	ImportFindings(ctx context.Context, findings []HubFinding) error
 }
@@ -101,6 +103,13 @@ type Guard struct {
 	// Sleep waits between attempts to publish an alert (nil: a timer that
 	// stops with ctx). Tests make it instant.
 	Sleep func(ctx context.Context, d time.Duration) error
+	// Function names the function in what it leaves behind (a queued
+	// announcement): Lambda's AWS_LAMBDA_FUNCTION_NAME, else the entry point.
+	Function string
+	// RequestID is the invocation's Lambda request id ("" outside Lambda),
+	// which the on-failure destination's record also carries
+	// (requestContext.requestId), so the two can be matched.
+	RequestID string
 	// Continue starts another invocation of this function with event,
 	// asynchronously (a sweep that would outlast the invocation hands its
 	// rest over with a cursor); nil when the function cannot.
@@ -170,10 +179,13 @@ type session struct {
 	g        *Guard
 	acct     Account
 	central  Outputs              // the function's own account, for alerts (alertAccount)
+	queue    Outputs              // the function's own account in the queue's Region (queueAccount)
 	keys     map[string]*keyState // by reference and by ARN
 	alarms   map[string][]string
 	rules    map[string][]string
 	discover bool
+	// event is the invocation's event, as a queued announcement names it.
+	event eventRef
 	// required is REQUIRED_SERVICE_PRINCIPALS plus, for the Config rule, its
 	// requiredServicePrincipals rule parameter.
 	required []string
@@ -690,16 +702,36 @@ func (s *session) writeKeyPolicy(ctx context.Context, ks *keyState, ch plan.Chan
 			}
 			continue
 		}
-		if err := s.acct.PutKeyPolicy(ctx, ks.key.ARN, ch.Policy); err != nil {
-			if s.g.class(err) == ErrRetryable {
-				return act, s.g.fault(fmt.Sprintf("put key policy (%s)", ks.key.ARN), err)
-			}
-			act.Status, act.Detail = report.StatusFailed, err.Error()
+		putErr := s.acct.PutKeyPolicy(ctx, ks.key.ARN, ch.Policy)
+		if putErr != nil && !s.ambiguous(putErr) {
+			act.Status, act.Detail = report.StatusFailed, putErr.Error()
 			return act, nil
 		}
 		back, err := s.acct.KeyPolicy(ctx, ks.key.ARN)
-		if err != nil {
-			return act, s.g.fault(fmt.Sprintf("read back key policy (%s)", ks.key.ARN), err)
+		if putErr != nil {
+			// The write may have landed without its answer (a timeout, a
+			// connection lost after sending): if the fix is in place it was
+			// applied, and is reported and announced as such; else the
+			// invocation fails and is retried.
+			what := fmt.Sprintf("put key policy (%s)", ks.key.ARN)
+			if err != nil {
+				// Neither the write's answer nor the policy: the fix may be in
+				// place, and a retry would find the key compliant. Announce
+				// it as unconfirmed, with the id it has if it landed.
+				id := AnnouncementID(ks.key.ARN, policyDigest(ks.key.Parsed, ks.key.Policy), policyDigest(nil, ch.Policy))
+				return act, s.unconfirmed(ctx, id, ks.key.ARN, report.ActionPutKeyPolicy, ch.Summary, arnsOf(ks.topics), what, putErr, err)
+			}
+			if same, _ := policy.Equal(back, ch.Policy); !same {
+				return act, s.g.fault(what, putErr)
+			}
+			s.g.log().Warn("put key policy failed, yet the fix is in place: it was applied", "key", ks.key.ARN, "error", putErr)
+		} else if err != nil {
+			// KMS answered that it took the write; only its confirmation
+			// failed. The change is applied and is announced as such (a
+			// failed invocation would leave a retry that finds the key
+			// compliant and announces nothing).
+			s.g.log().Warn("key policy written; reading it back failed", "key", ks.key.ARN, "error", err)
+			back, act.Detail = ch.Policy, "written; reading it back failed: "+err.Error()
 		}
 		if same, err := policy.Equal(back, ch.Policy); err != nil || !same {
 			act.Status, act.Detail = report.StatusFailed, "the key policy read back differs from the one written"
@@ -748,16 +780,27 @@ func (s *session) setTopicKey(ctx context.Context, ts *topicState, rk *keyState,
 		act.Status, act.Detail = report.StatusSkipped, "the topic's key was changed by someone else since it was evaluated"
 		return nil
 	}
-	if err := s.acct.SetTopicKey(ctx, ts.arn, rk.key.ARN); err != nil {
-		if s.g.class(err) == ErrRetryable {
-			return s.g.fault(fmt.Sprintf("set topic attributes (%s)", ts.arn), err)
-		}
-		act.Status, act.Detail = report.StatusFailed, err.Error()
+	setErr := s.acct.SetTopicKey(ctx, ts.arn, rk.key.ARN)
+	if setErr != nil && !s.ambiguous(setErr) {
+		act.Status, act.Detail = report.StatusFailed, setErr.Error()
 		return nil
 	}
 	back, err := s.acct.GetTopic(ctx, ts.arn)
-	if err != nil {
-		return s.g.fault(fmt.Sprintf("read back topic attributes (%s)", ts.arn), err)
+	if setErr != nil {
+		// As for a key policy: a write whose answer was lost counts if it landed.
+		what := fmt.Sprintf("set topic attributes (%s)", ts.arn)
+		if err != nil {
+			id := AnnouncementID(ts.arn, ts.topic.KMSMasterKeyID, rk.key.ARN)
+			return s.unconfirmed(ctx, id, ts.arn, report.ActionSetTopicKey, []string{"set KmsMasterKeyId to " + rk.key.ARN}, []string{ts.arn}, what, setErr, err)
+		}
+		if back.KMSMasterKeyID != rk.key.ARN {
+			return s.g.fault(what, setErr)
+		}
+		s.g.log().Warn("set topic attributes failed, yet the new key is in place: it was applied", "topic", ts.arn, "error", setErr)
+	} else if err != nil {
+		// SNS took the write; only its confirmation failed (as for a key policy).
+		s.g.log().Warn("topic key written; reading it back failed", "topic", ts.arn, "error", err)
+		back.KMSMasterKeyID, act.Detail = rk.key.ARN, "written; reading it back failed: "+err.Error()
 	}
 	if back.KMSMasterKeyID != rk.key.ARN {
 		act.Status, act.Detail = report.StatusFailed, "the topic's key read back differs from the one written"
@@ -778,6 +821,13 @@ func failedFix(acts []report.Action) bool {
 		}
 	}
 	return false
+}
+
+// ambiguous says whether a failed write may still have been applied: a
+// retryable fault (throttling, 5xx, a timeout, a connection lost after the
+// request was sent) gives no answer either way, so the guard reads back.
+func (s *session) ambiguous(err error) bool {
+	return s.g.class(err) == ErrRetryable || errors.Is(err, context.DeadlineExceeded)
 }
 
 // setPolicy records a key policy and its parse: the policy is parsed once

@@ -26,6 +26,7 @@ func (g *Guard) HandleTopicEvent(ctx context.Context, raw []byte) (report.Report
 		return rep, err
 	}
 	s := g.newSession(acct)
+	s.event = eventOf(req)
 	ts, err := s.loadTopic(ctx, req.TopicARN)
 	if err != nil {
 		return report.Report{}, err
@@ -48,6 +49,7 @@ func (g *Guard) HandleKeyEvent(ctx context.Context, raw []byte) (report.Report, 
 		return rep, err
 	}
 	s := g.newSession(acct)
+	s.event = eventOf(req)
 	target, err := s.loadKey(ctx, req.KeyID)
 	if err != nil {
 		return report.Report{}, err
@@ -110,6 +112,7 @@ func (g *Guard) HandleConfigEvent(ctx context.Context, raw []byte) (report.Repor
 	}
 	cfg := req.Config
 	s := g.newSession(acct)
+	s.event = eventOf(req)
 	if v := ruleParam(cfg.RuleParameters, "requiredServicePrincipals"); v != "" {
 		extra, err := parsePrincipals(v)
 		if err != nil {

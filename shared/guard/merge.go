@@ -159,7 +159,7 @@ func (s *session) announceKey(ctx context.Context, a KeyEditAlert, subjectFormat
 		Attrs: map[string]string{attrAnnouncementID: a.ID, "kind": a.Kind, "keyArn": a.Key, "mode": a.Mode}}
 	if err := s.publish(ctx, ann); err != nil {
 		s.g.log().Error("applied change not announced", "key", a.Key, "announcementId", a.ID, "error", err)
-		return act, &UnannouncedError{Announcements: []Announcement{ann}, Err: fmt.Errorf("publish alert: %w", err)}
+		return act, s.unannounced(ctx, []Announcement{ann}, fmt.Errorf("publish alert: %w", err))
 	}
 	s.g.log().Info("alert", "key", a.Key, "kind", a.Kind, "announcementId", a.ID, "resent", a.Resent)
 	return act, nil

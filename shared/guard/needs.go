@@ -51,6 +51,11 @@ func (s Settings) Needs(entry string) (inAccount, central []string) {
 	}
 	if s.AlertTopicARN != "" {
 		central = append(central, "Publish")
+		// Only an applied change is announced, so only a remediating guard
+		// queues an announcement the alert topic did not take.
+		if s.AnnounceQueueURL != "" && s.Mode == ModeRemediate {
+			central = append(central, "Enqueue")
+		}
 	}
 	if entry == EntryConfigRule {
 		central = append(central, "InvokeAsync") // a sweep continues in its own function

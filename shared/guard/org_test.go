@@ -121,7 +121,7 @@ var opMethods = map[string]string{
 	"SetTopicAttributes": "SetTopicKey", "DescribeKey": "DescribeKey", "GetKeyPolicy": "KeyPolicy",
 	"PutKeyPolicy": "PutKeyPolicy", "ListAliases": "KeyAliases", "ListResourceTags": "KeyTags",
 	"DescribeAlarms": "AlarmTopics", "ListRules": "RuleTopics", "Publish": "Publish",
-	"PutEvaluations": "PutEvaluations", "BatchImportFindings": "ImportFindings",
+	"PutEvaluations": "PutEvaluations", "BatchImportFindings": "ImportFindings", "SendMessage": "Enqueue",
 }
 
 func (r recorder) SelectTopicsByKey(context.Context, string, []string) ([]string, error) {
@@ -216,6 +216,20 @@ func TestHandlersCallOnlyWhatTheyNeed(t *testing.T) {
 	}
 	if !slices.Equal(cen, []string{"Publish", "InvokeAsync"}) || slices.Contains(in, "Publish") || slices.Contains(in, "InvokeAsync") {
 		t.Errorf("alerts and the sweep's continuation must be central only: in %v, central %v", in, cen)
+	}
+	// A remediating guard with a queue queues, centrally, what the alert
+	// topic did not take; an alerting one never does (it applies nothing).
+	s.AnnounceQueueURL = "https://sqs.us-east-1.amazonaws.com/1/q"
+	for _, e := range []string{EntryTopicGuard, EntryKeyGuard, EntryConfigRule} {
+		in, cen := s.Needs(e)
+		if !slices.Contains(cen, "Enqueue") || slices.Contains(in, "Enqueue") {
+			t.Errorf("%s with a queue: in %v, central %v; want Enqueue central only", e, in, cen)
+		}
+		alerting := s
+		alerting.Mode = ModeAlert
+		if _, cen := alerting.Needs(e); slices.Contains(cen, "Enqueue") {
+			t.Errorf("%s in alert mode needs Enqueue: %v", e, cen)
+		}
 	}
 	if _, cen := s.Needs(EntryTopicGuard); slices.Contains(cen, "InvokeAsync") {
 		t.Errorf("only the Config rule continues a sweep: topic-guard central %v", cen)

@@ -196,6 +196,8 @@ func TestEnvJSON(t *testing.T) {
 		"DISCOVER_SOURCES": "false", "ALERT_TOPIC_ARN": "arn:aws:sns:us-east-1:000000000000:snskeyguard-alerts",
 		"REMEDIATION_KEY_ID": "alias/orders-key", "EXEMPT_TAG_KEY": "snskeyguard:exempt",
 		"CROSS_ACCOUNT_ROLE_NAME": "", "SECURITY_HUB": "false",
+		// The template's dead-letter queue (kumo finds a queue by its URL's path).
+		"ANNOUNCE_QUEUE_URL": "https://sqs.us-east-1.amazonaws.com/000000000000/snskeyguard-dead-letters",
 		// sam local invoke runs the function in a container: the emulators of
 		// `make run SERVE=1` are on the host, not on the container's 127.0.0.1.
 		"AWS_ENDPOINT_URL": "http://host.docker.internal:4566", "LOG_LEVEL": "info",
