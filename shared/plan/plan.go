@@ -693,10 +693,18 @@ func replaceWidens(s *policy.Statement, operator, key string, vals []string) boo
 			// A value that names the key itself as a variable
 			// ("${aws:SourceAccount}") matches every value of the key.
 			self := "${" + strings.ToLower(key) + "}"
+			if slices.ContainsFunc(k.Values.Items, func(old string) bool { return strings.ToLower(strings.TrimSpace(old)) == self }) {
+				continue
+			}
+			// Does the entry, read with its own operator, match each new
+			// value? StringEquals "*" is the literal text "*" and matches no
+			// account; ArnLike patterns match ours as text when at least as
+			// broad.
+			entry := policy.Conditions{{Operator: b.Operator, Keys: []policy.ConditionKey{k}}}
 			for _, v := range vals {
-				if !slices.ContainsFunc(k.Values.Items, func(old string) bool {
-					return policy.MatchWildcard(old, v) || strings.ToLower(strings.TrimSpace(old)) == self
-				}) {
+				ctx := policy.NewContext()
+				ctx.Set(key, v)
+				if entry.Eval(ctx) != policy.True {
 					return true
 				}
 			}

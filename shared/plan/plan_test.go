@@ -332,3 +332,29 @@ func TestFixResourceIsMatchedAsWritten(t *testing.T) {
 	}
 	checkInvariants(t, in, []rules.Grant{g}, ch.Policy)
 }
+
+// StringEquals "*" is the literal text "*": a statement granting kms:* behind
+// it never applies, so rewriting the value to the account would widen it; the
+// fix leaves it and adds our own statement (FuzzFix crasher kept in
+// testdata/fuzz/FuzzFix/320f84fa24fdaeec).
+func TestFixDoesNotRewriteALiteralStar(t *testing.T) {
+	st := `{"Effect":"Allow","Principal":{"Service":"s3.amazonaws.com"},"Action":"kms:*","Resource":"*","Condition":{"StringEquals":{"aws:SourceAccount":"*"}}}`
+	in := []byte(`{"Version":"2012-10-17","Statement":[` + st + `]}`)
+	g := rules.Grant{Principal: "s3.amazonaws.com", SourceAccounts: []string{"111122223333"}, SourceARNs: []string{"arn:aws:s3:::orders-ingest-*"}}
+	ch, err := Fix(in, []rules.Grant{g})
+	if err != nil {
+		t.Fatal(err)
+	}
+	doc, err := policy.Parse(ch.Policy)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(doc.Statements) != 2 || doc.Statements[1].Sid != SID("s3.amazonaws.com") {
+		t.Fatalf("want the statement kept and ours added:\n%s", ch.Policy)
+	}
+	orig, _ := policy.Parse(in)
+	if !sameStatement(doc.Statements[0], orig.Statements[0]) {
+		t.Fatalf("the kms:* statement was rewritten:\n%s", ch.Policy)
+	}
+	checkInvariants(t, in, []rules.Grant{g}, ch.Policy)
+}
