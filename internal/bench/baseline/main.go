@@ -23,6 +23,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/kms"
 	"github.com/aws/aws-sdk-go-v2/service/securityhub"
 	"github.com/aws/aws-sdk-go-v2/service/sns"
+	"github.com/aws/aws-sdk-go-v2/service/sqs"
 	"github.com/aws/aws-sdk-go-v2/service/sts"
 )
 
@@ -36,6 +37,7 @@ type clients struct {
 	eventbridge *eventbridge.Client
 	config      *configservice.Client
 	securityhub *securityhub.Client
+	sqs         *sqs.Client
 }
 
 func build(cfg aws.Config) *clients {
@@ -47,6 +49,7 @@ func build(cfg aws.Config) *clients {
 		eventbridge: eventbridge.NewFromConfig(cfg),
 		config:      configservice.NewFromConfig(cfg),
 		securityhub: securityhub.NewFromConfig(cfg),
+		sqs:         sqs.NewFromConfig(cfg),
 	}
 }
 
