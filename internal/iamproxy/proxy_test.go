@@ -93,12 +93,26 @@ func (b *backend) reached() []string {
 // function with env; it returns an SDK config signed with its key.
 func fixture(t *testing.T, env map[string]string) (*Proxy, *backend, aws.Config) {
 	t.Helper()
-	tpl, err := os.ReadFile("testdata/template.yaml")
+	return fixtureWith(t, env, nil, Options{})
+}
+
+// fixtureWith is fixture over testdata/template.yaml with edit applied to
+// its text (nil: as it is; an edit that changes nothing fails the test) and
+// opts' quota settings.
+func fixtureWith(t *testing.T, env map[string]string, edit func(string) string, opts Options) (*Proxy, *backend, aws.Config) {
+	t.Helper()
+	raw, err := os.ReadFile("testdata/template.yaml")
 	if err != nil {
 		t.Fatal(err)
 	}
+	tpl := string(raw)
+	if edit != nil {
+		if tpl = edit(tpl); tpl == string(raw) {
+			t.Fatal("the edit changed nothing")
+		}
+	}
 	b := newBackend(t)
-	p, err := New(Options{Default: b.URL, Template: tpl, AdminKeys: []string{"test"},
+	p, err := New(Options{Default: b.URL, Template: []byte(tpl), AdminKeys: []string{"test"}, Quotas: opts.Quotas, Clock: opts.Clock,
 		Deployment: cfn.Deployment{AccountID: fixtureAccount, Region: "us-east-1", StackName: "fixture"}})
 	if err != nil {
 		t.Fatal(err)

@@ -3,7 +3,6 @@ package iamproxy
 import (
 	"context"
 	"math"
-	"os"
 	"strings"
 	"sync"
 	"testing"
@@ -11,11 +10,8 @@ import (
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/aws/retry"
-	"github.com/aws/aws-sdk-go-v2/credentials"
 	"github.com/aws/aws-sdk-go-v2/service/kms"
 	"github.com/aws/aws-sdk-go-v2/service/sns"
-
-	"github.com/snskeyguard/snskeyguard/internal/cfn"
 )
 
 // fakeClock is a settable clock for the limiter.
@@ -33,23 +29,8 @@ func (c *fakeClock) add(d time.Duration) {
 
 func quotaFixture(t *testing.T, mode QuotaMode, clock func() time.Time) (*Proxy, aws.Config) {
 	t.Helper()
-	tpl, err := os.ReadFile("testdata/template.yaml")
-	if err != nil {
-		t.Fatal(err)
-	}
-	b := newBackend(t)
-	p, err := New(Options{Default: b.URL, Template: tpl, AdminKeys: []string{"test"}, Quotas: mode, Clock: clock,
-		Deployment: cfn.Deployment{AccountID: fixtureAccount, Region: "us-east-1", StackName: "fixture"}})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { p.Close() })
-	key, err := p.Register("guard", alertEnv, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return p, aws.Config{Region: "us-east-1", BaseEndpoint: aws.String(p.URL), Retryer: func() aws.Retryer { return aws.NopRetryer{} },
-		Credentials: credentials.NewStaticCredentialsProvider(key, "secret", "")}
+	p, _, cfg := fixtureWith(t, alertEnv, nil, Options{Quotas: mode, Clock: clock})
+	return p, cfg
 }
 
 func TestLimiterBurstThenRate(t *testing.T) {

@@ -2,45 +2,18 @@ package iamproxy
 
 import (
 	"context"
-	"os"
 	"strings"
 	"testing"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
-	"github.com/aws/aws-sdk-go-v2/credentials"
 	"github.com/aws/aws-sdk-go-v2/service/sqs"
-
-	"github.com/snskeyguard/snskeyguard/internal/cfn"
 )
 
 // sqsFixture is fixture over testdata/template.yaml with edit applied to
 // its text (to take a grant away).
 func sqsFixture(t *testing.T, edit func(string) string) (*Proxy, *backend, *sqs.Client) {
 	t.Helper()
-	raw, err := os.ReadFile("testdata/template.yaml")
-	if err != nil {
-		t.Fatal(err)
-	}
-	tpl := string(raw)
-	if edit != nil {
-		tpl = edit(tpl)
-	}
-	if edit != nil && tpl == string(raw) {
-		t.Fatal("the edit changed nothing")
-	}
-	b := newBackend(t)
-	p, err := New(Options{Default: b.URL, Template: []byte(tpl), AdminKeys: []string{"test"},
-		Deployment: cfn.Deployment{AccountID: fixtureAccount, Region: "us-east-1", StackName: "fixture"}})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { p.Close() })
-	key, err := p.Register("guard", alertEnv, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	cfg := aws.Config{Region: "us-east-1", BaseEndpoint: aws.String(p.URL), Retryer: func() aws.Retryer { return aws.NopRetryer{} },
-		Credentials: credentials.NewStaticCredentialsProvider(key, "secret", "")}
+	p, b, cfg := fixtureWith(t, alertEnv, edit, Options{})
 	return p, b, sqs.NewFromConfig(cfg)
 }
 
