@@ -120,14 +120,20 @@ func (s *session) alerts(ctx context.Context, evals []report.Evaluation) ([]repo
 // function's own credentials (a member role may not publish there), in the
 // topic's region (SNS takes Publish only in the topic's region).
 func (s *session) alertAccount(ctx context.Context) (Outputs, error) {
-	if s.central == nil {
-		a, err := s.g.Account(ctx, "", arnRegion(s.g.Settings.AlertTopicARN))
+	return s.ownAccount(ctx, &s.central, arnRegion(s.g.Settings.AlertTopicARN))
+}
+
+// ownAccount returns the function's own account in region, made once into
+// *cache for the session.
+func (s *session) ownAccount(ctx context.Context, cache *Outputs, region string) (Outputs, error) {
+	if *cache == nil {
+		a, err := s.g.Account(ctx, "", region)
 		if err != nil {
 			return nil, err
 		}
-		s.central = a
+		*cache = a
 	}
-	return s.central, nil
+	return *cache, nil
 }
 
 // arnRegion is the region field of an ARN ("" when there is none).

@@ -248,14 +248,7 @@ func QueuedMessage(m QueuedAnnouncement) (string, error) {
 // queueAccount is where announcements are queued: the function's own
 // account, in the queue's Region.
 func (s *session) queueAccount(ctx context.Context) (Outputs, error) {
-	if s.queue == nil {
-		a, err := s.g.Account(ctx, "", QueueRegion(s.g.Settings.AnnounceQueueURL))
-		if err != nil {
-			return nil, err
-		}
-		s.queue = a
-	}
-	return s.queue, nil
+	return s.ownAccount(ctx, &s.queue, QueueRegion(s.g.Settings.AnnounceQueueURL))
 }
 
 func (g *Guard) sleep(ctx context.Context, d time.Duration) error {
