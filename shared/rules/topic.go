@@ -67,11 +67,14 @@ func topicPublishers(raw []byte, topicARN, partition string) publishers {
 		}
 		if p.Service != nil {
 			accounts := conditionValues(s, KeySourceAccount, "aws:SourceOwner")
-			arns := conditionValues(s, KeySourceARN)
 			for _, svc := range p.Service.Items {
 				svc = normPrincipal(svc)
 				if svc == "" {
 					continue
+				}
+				arns, ok := possibleSourceARNs(s, sourceShape(svc, partition))
+				if !ok {
+					continue // no source of svc can meet the statement's aws:SourceArn
 				}
 				sv := out.services[svc]
 				if sv == nil {
@@ -109,6 +112,43 @@ func topicPublishers(raw []byte, topicARN, partition string) publishers {
 	sort.Strings(out.aws)
 	out.anyoneAccounts = uniqSorted(out.anyoneAccounts)
 	return out
+}
+
+// possibleSourceARNs is conditionValues(s, aws:SourceArn) without the values
+// no ARN of shape (the service's aws:SourceArn shape; "" when unknown) can
+// match under their entry's own operator. ok is false when an entry that
+// restricts aws:SourceArn keeps no value: then no source of the service
+// meets the statement (a topic policy naming "arn:::::*" for CloudWatch
+// lets no alarm publish), and the statement makes no publisher of it.
+func possibleSourceARNs(s *policy.Statement, shape string) (arns []string, ok bool) {
+	ctx := policy.NewContext()
+	if shape != "" {
+		ctx.SetShape(KeySourceARN, shape)
+	} else {
+		ctx.SetUnknown(KeySourceARN)
+	}
+	for _, b := range s.Condition {
+		for _, k := range b.Keys {
+			if !keyIn(k.Key, []string{KeySourceARN}) || !ProtectsSource(b.Operator, k.Key, k.Values.Items) {
+				continue
+			}
+			kept := 0
+			for _, v := range k.Values.Items {
+				one := policy.Conditions{{Operator: b.Operator, Keys: []policy.ConditionKey{{Key: k.Key, Values: policy.Values{Items: []string{v}}}}}}
+				if one.Eval(ctx) == policy.False {
+					continue
+				}
+				kept++
+				if v = strings.TrimSpace(v); v != "" {
+					arns = append(arns, v)
+				}
+			}
+			if kept == 0 {
+				return nil, false
+			}
+		}
+	}
+	return arns, true
 }
 
 // addAnyone records a "*" publisher. Only concrete account ids pinned by a
