@@ -249,3 +249,51 @@ func TestRestricting(t *testing.T) {
 		}
 	}
 }
+
+// literalEndsDiffer proves two patterns disjoint only when no string matches
+// both, also for non-ASCII runes and invalid bytes (which MatchWildcard reads
+// as U+FFFD, one byte each): checked over every pattern of up to three
+// tokens against every string of up to four.
+func TestLiteralEndsDifferIsSound(t *testing.T) {
+	atoms := []string{"a", "é", "\xbc", "\xbd"}
+	words := []string{""}
+	for prev, n := []string{""}, 0; n < 4; n++ {
+		var next []string
+		for _, p := range prev {
+			for _, a := range atoms {
+				next = append(next, p+a)
+			}
+		}
+		words, prev = append(words, next...), next
+	}
+	pats := []string{""}
+	for prev, n := []string{""}, 0; n < 3; n++ {
+		var next []string
+		for _, p := range prev {
+			for _, a := range append([]string{"*", "?"}, atoms...) {
+				next = append(next, p+a)
+			}
+		}
+		pats, prev = append(pats, next...), next
+	}
+	proved := 0
+	for _, p := range pats {
+		for _, q := range pats {
+			if !literalEndsDiffer(p, q) {
+				continue
+			}
+			proved++
+			for _, w := range words {
+				if MatchWildcard(p, w) && MatchWildcard(q, w) {
+					t.Fatalf("literalEndsDiffer(%q, %q) but %q matches both", p, q, w)
+				}
+			}
+		}
+	}
+	if proved == 0 {
+		t.Fatal("no pair proved disjoint")
+	}
+	if !literalEndsDiffer("\xbc*", "arn:aws:cloudwatch:*:*:alarm:*") {
+		t.Error(`"\xbc*" and an alarm ARN pattern share no string`)
+	}
+}

@@ -1,6 +1,9 @@
 package policy
 
-import "strings"
+import (
+	"strings"
+	"unicode/utf8"
+)
 
 // relateShape compares one policy value p with every value a key can take
 // when that value is only known to match shape (an IAM pattern): True when p
@@ -74,11 +77,13 @@ func hasWild(s string) bool { return strings.ContainsAny(s, "*?") }
 // patternsIntersect reports whether some string matches both IAM patterns
 // (* any sequence, ? one character, everything else literal and
 // case-sensitive). It explores the product of the two patterns' automata, so
-// it is exact for ASCII; a pattern with other bytes is assumed to intersect,
-// which can only leave a verdict Unknown.
+// it is exact for ASCII. For a pattern with other bytes only a literal
+// prefix or suffix the two patterns spell differently (rune by rune, as
+// MatchWildcard compares them) proves them disjoint; otherwise they are
+// assumed to intersect, which can only leave a verdict Unknown.
 func patternsIntersect(a, b string) bool {
 	if !isASCII(a) || !isASCII(b) {
-		return true
+		return !literalEndsDiffer(a, b)
 	}
 	n, m := len(a), len(b)
 	seen := make([]bool, (n+1)*(m+1))
@@ -158,4 +163,33 @@ func patternCovers(p, shape string) bool {
 		}
 	}
 	return dp[0]
+}
+
+// literalEndsDiffer reports whether a and b, read rune by rune from the
+// start or from the end, differ before either reaches a wildcard: no string
+// then matches both.
+func literalEndsDiffer(a, b string) bool {
+	for x, y := a, b; x != "" && y != ""; {
+		ra, na := utf8.DecodeRuneInString(x)
+		rb, nb := utf8.DecodeRuneInString(y)
+		if ra == '*' || ra == '?' || rb == '*' || rb == '?' {
+			break
+		}
+		if ra != rb {
+			return true
+		}
+		x, y = x[na:], y[nb:]
+	}
+	for x, y := a, b; x != "" && y != ""; {
+		ra, na := utf8.DecodeLastRuneInString(x)
+		rb, nb := utf8.DecodeLastRuneInString(y)
+		if ra == '*' || ra == '?' || rb == '*' || rb == '?' {
+			break
+		}
+		if ra != rb {
+			return true
+		}
+		x, y = x[:len(x)-na], y[:len(y)-nb]
+	}
+	return false
 }
