@@ -202,10 +202,10 @@ func alignStatements(in, out []*policy.Statement, rawIn, rawOut []any, target fu
 }
 
 // removable is the one kind of statement a fix may remove: an Allow whose
-// only principal is EventBridge, when EventBridge is a target.
+// only principal is EventBridge (however often it is listed), when
+// EventBridge is a target.
 func removable(s *policy.Statement, target func(string) bool) bool {
-	own, ok := s.OwnService()
-	return ok && s.IsAllow() && strings.EqualFold(own, eventsPrincipal) && target(eventsPrincipal)
+	return s.IsAllow() && onlyService(s, eventsPrincipal) && target(eventsPrincipal)
 }
 
 // addable is the one kind of statement a fix may add: an Allow for one

@@ -263,8 +263,7 @@ func (w *work) fixService(t target) ([]string, error) {
 			continue
 		}
 		needAccount, needARN := !rules.SourceRestricted(s, keySourceAccount), !rules.SourceRestricted(s, keySourceARN)
-		if !exactlySNSActions(s) && ((needAccount && replaceWidens(s, "StringEquals", keySourceAccount, t.accounts)) ||
-			(needARN && replaceWidens(s, "ArnLike", keySourceARN, t.arns))) {
+		if rules.RewriteRefused(s, t.accounts, t.arns) {
 			// Rewriting would make a statement that grants more than SNS
 			// needs apply where it never did; our own statement grants
 			// the principal instead.
@@ -314,7 +313,7 @@ func (w *work) fixEvents(t target) ([]string, error) {
 		}
 		only := onlyService(s, eventsPrincipal)
 		switch {
-		case only && exactlySNSActions(s):
+		case only && rules.ExactlySNSActions(s):
 			s = w.edit(i)
 			removed := dropUnsupported(s)
 			summary = append(summary, fmt.Sprintf("remove %s condition from statement %s for %s", strings.Join(removed, " and "), label(s, i), eventsPrincipal))
@@ -342,22 +341,6 @@ func (w *work) fixEvents(t target) ([]string, error) {
 		return nil, err
 	}
 	return w.writeOurs(t, ours, summary), nil
-}
-
-// exactlySNSActions reports whether the statement's actions are no more
-// than kms:GenerateDataKey* and kms:Decrypt, as the SNS documentation grants.
-func exactlySNSActions(s *policy.Statement) bool {
-	if s.NotAction != nil || s.Action == nil || len(s.Action.Items) == 0 {
-		return false
-	}
-	for _, a := range s.Action.Items {
-		switch strings.ToLower(a) {
-		case "kms:generatedatakey*", "kms:generatedatakey", "kms:decrypt":
-		default:
-			return false
-		}
-	}
-	return true
 }
 
 // writeOurs adds the statement with our Sid (ours < 0) or rewrites it when
@@ -674,43 +657,6 @@ func setCondition(s *policy.Statement, operator, key string, vals []string) {
 		return
 	}
 	s.Condition = append(s.Condition, policy.ConditionBlock{Operator: operator, Keys: []policy.ConditionKey{{Key: key, Values: *values(vals)}}})
-}
-
-// replaceWidens reports whether setting operator/key to vals would replace
-// an existing entry that does not already match every new value: an entry
-// that matched less (ArnLike "" matches no source at all) would then let the
-// statement apply where it never did, which for a statement granting more
-// than SNS needs is a widening.
-func replaceWidens(s *policy.Statement, operator, key string, vals []string) bool {
-	for _, b := range s.Condition {
-		if !strings.EqualFold(b.Operator, operator) {
-			continue
-		}
-		for _, k := range b.Keys {
-			if !strings.EqualFold(strings.TrimSpace(k.Key), key) {
-				continue
-			}
-			// A value that names the key itself as a variable
-			// ("${aws:SourceAccount}") matches every value of the key.
-			self := "${" + strings.ToLower(key) + "}"
-			if slices.ContainsFunc(k.Values.Items, func(old string) bool { return strings.ToLower(strings.TrimSpace(old)) == self }) {
-				continue
-			}
-			// Does the entry, read with its own operator, match each new
-			// value? StringEquals "*" is the literal text "*" and matches no
-			// account; ArnLike patterns match ours as text when at least as
-			// broad.
-			entry := policy.Conditions{{Operator: b.Operator, Keys: []policy.ConditionKey{k}}}
-			for _, v := range vals {
-				ctx := policy.NewContext()
-				ctx.Set(key, v)
-				if entry.Eval(ctx) != policy.True {
-					return true
-				}
-			}
-		}
-	}
-	return false
 }
 
 // conditionValues returns the values of operator/key that restrict the key

@@ -119,6 +119,8 @@ func (e *evaluator) checkPaths(p string, id policy.Identity, real []policy.Conte
 			missing = append(missing, stmtName(s, i)+" lacks "+strings.Join(lacks, " and "))
 			if own, ok := s.OwnService(); (!ok || strings.ToLower(own) != p) && !e.ownOnceEventsMoved(s, p) {
 				ownOnly = false
+			} else if g := e.grantFor(p); RewriteRefused(s, g.SourceAccounts, g.SourceARNs) {
+				ownOnly = false // the planner will not rewrite it (RewriteRefused)
 			}
 		}
 		if acctForeign || arnForeign {
