@@ -43,51 +43,70 @@ func (p *Proxy) deny(w http.ResponseWriter, c *call, d *Denial) {
 	p.denials = append(p.denials, *d)
 	p.mu.Unlock()
 	totalDenied.Add(1)
-	const requestID = "00000000-0000-4000-8000-1a3d0e111ed0"
-	w.Header().Set("X-Amzn-Requestid", requestID)
-	switch {
-	case c.proto == protoQuery:
-		code, ns := "AccessDenied", "https://sts.amazonaws.com/doc/2011-06-15/"
-		if c.service == "sns" {
-			code, ns = "AuthorizationError", "http://sns.amazonaws.com/doc/2010-03-31/"
+	e := awsError{requestID: "00000000-0000-4000-8000-1a3d0e111ed0", status: http.StatusForbidden, message: d.Message,
+		xmlns: "https://sts.amazonaws.com/doc/2011-06-15/", queryCode: "AccessDenied",
+		cborType: "AccessDeniedException", restStatus: http.StatusForbidden, restCode: "AccessDeniedException",
+		jsonStatus: http.StatusBadRequest, jsonType: "AccessDeniedException"}
+	if c.service == "sns" {
+		e.queryCode, e.xmlns = "AuthorizationError", "http://sns.amazonaws.com/doc/2010-03-31/"
+	}
+	if d.Role == "" {
+		e.queryCode, e.jsonType = "InvalidClientTokenId", "UnrecognizedClientException"
+	}
+	if c.service == "sqs" {
+		// SQS is query compatible: the SDK reports the code of this header.
+		e.jsonQueryCode = "AccessDenied"
+		if strings.HasPrefix(d.Action, "kms:") {
+			e.jsonQueryCode = "KMS.AccessDeniedException"
 		}
-		if d.Role == "" {
-			code = "InvalidClientTokenId"
-		}
+	}
+	e.write(w, c.proto)
+}
+
+// awsError is one error answer of a service, in each protocol's shape:
+// query (XML ErrorResponse), RPC v2 CBOR (query compatible, so the query code
+// rides in X-Amzn-Query-Error), restJson1 and awsJson.
+type awsError struct {
+	requestID, message string
+	status             int    // query and CBOR
+	xmlns, queryCode   string // query; queryCode is also CBOR's X-Amzn-Query-Error code
+	cborType           string
+	restStatus         int
+	restCode           string
+	jsonStatus         int
+	jsonType           string
+	jsonQueryCode      string // awsJson of a query-compatible service (SQS): X-Amzn-Query-Error
+}
+
+func (e awsError) write(w http.ResponseWriter, proto protocol) {
+	w.Header().Set("X-Amzn-Requestid", e.requestID)
+	switch proto {
+	case protoQuery:
 		var msg bytes.Buffer
-		_ = xml.EscapeText(&msg, []byte(d.Message))
+		_ = xml.EscapeText(&msg, []byte(e.message))
 		w.Header().Set("Content-Type", "text/xml")
-		w.WriteHeader(http.StatusForbidden)
+		w.WriteHeader(e.status)
 		fmt.Fprintf(w, `<ErrorResponse xmlns="%s"><Error><Type>Sender</Type><Code>%s</Code><Message>%s</Message></Error>`+
-			`<RequestId>%s</RequestId></ErrorResponse>`, ns, code, msg.String(), requestID)
-	case c.proto == protoCBOR:
+			`<RequestId>%s</RequestId></ErrorResponse>`, e.xmlns, e.queryCode, msg.String(), e.requestID)
+	case protoCBOR:
 		w.Header().Set("Content-Type", "application/cbor")
 		w.Header().Set("Smithy-Protocol", "rpc-v2-cbor")
-		w.Header().Set("X-Amzn-Query-Error", "AccessDenied;Sender")
-		w.WriteHeader(http.StatusForbidden)
-		_, _ = w.Write(cborStringMap([][2]string{{"__type", "AccessDeniedException"}, {"message", d.Message}}))
-	case c.proto == protoREST:
-		b, _ := json.Marshal(map[string]string{"Message": d.Message, "Code": "AccessDeniedException"})
+		w.Header().Set("X-Amzn-Query-Error", e.queryCode+";Sender")
+		w.WriteHeader(e.status)
+		_, _ = w.Write(cborStringMap([][2]string{{"__type", e.cborType}, {"message", e.message}}))
+	case protoREST:
+		b, _ := json.Marshal(map[string]string{"Message": e.message, "Code": e.restCode})
 		w.Header().Set("Content-Type", "application/json")
-		w.Header().Set("X-Amzn-Errortype", "AccessDeniedException")
-		w.WriteHeader(http.StatusForbidden)
+		w.Header().Set("X-Amzn-Errortype", e.restCode)
+		w.WriteHeader(e.restStatus)
 		_, _ = w.Write(b)
 	default:
-		code := "AccessDeniedException"
-		if d.Role == "" {
-			code = "UnrecognizedClientException"
+		if e.jsonQueryCode != "" {
+			w.Header().Set("X-Amzn-Query-Error", e.jsonQueryCode+";Sender")
 		}
-		if c.service == "sqs" {
-			// SQS is query compatible: the SDK reports the code of this header.
-			q := "AccessDenied"
-			if strings.HasPrefix(d.Action, "kms:") {
-				q = "KMS.AccessDeniedException"
-			}
-			w.Header().Set("X-Amzn-Query-Error", q+";Sender")
-		}
-		b, _ := json.Marshal(map[string]string{"__type": code, "message": d.Message})
+		b, _ := json.Marshal(map[string]string{"__type": e.jsonType, "message": e.message})
 		w.Header().Set("Content-Type", "application/x-amz-json-1.1")
-		w.WriteHeader(http.StatusBadRequest)
+		w.WriteHeader(e.jsonStatus)
 		_, _ = w.Write(b)
 	}
 }

@@ -1,9 +1,6 @@
 package iamproxy
 
 import (
-	"bytes"
-	"encoding/json"
-	"encoding/xml"
 	"fmt"
 	"math"
 	"net/http"
@@ -258,38 +255,14 @@ func (p *Proxy) Throttled() map[string]int {
 //   - Security Hub (restJson1): HTTP 429, TooManyRequestsException
 //     (LimitExceededException is its resource-count error).
 func (p *Proxy) throttle(w http.ResponseWriter, c *call) {
-	const requestID = "00000000-0000-4000-8000-7412077112ed"
-	w.Header().Set("X-Amzn-Requestid", requestID)
-	switch c.proto {
-	case protoQuery:
-		w.Header().Set("Content-Type", "text/xml")
-		w.WriteHeader(http.StatusBadRequest)
-		var msg bytes.Buffer
-		_ = xml.EscapeText(&msg, []byte("Rate exceeded"))
-		fmt.Fprintf(w, `<ErrorResponse xmlns="http://sns.amazonaws.com/doc/2010-03-31/"><Error><Type>Sender</Type><Code>Throttling</Code>`+
-			`<Message>%s</Message></Error><RequestId>%s</RequestId></ErrorResponse>`, msg.String(), requestID)
-	case protoCBOR:
-		w.Header().Set("Content-Type", "application/cbor")
-		w.Header().Set("Smithy-Protocol", "rpc-v2-cbor")
-		w.Header().Set("X-Amzn-Query-Error", "Throttling;Sender")
-		w.WriteHeader(http.StatusBadRequest)
-		_, _ = w.Write(cborStringMap([][2]string{{"__type", "ThrottlingException"}, {"message", "Rate exceeded"}}))
-	case protoREST:
-		b, _ := json.Marshal(map[string]string{"Message": "Rate exceeded", "Code": "TooManyRequestsException"})
-		w.Header().Set("Content-Type", "application/json")
-		w.Header().Set("X-Amzn-Errortype", "TooManyRequestsException")
-		w.WriteHeader(http.StatusTooManyRequests)
-		_, _ = w.Write(b)
-	default:
-		msg := "Rate exceeded"
-		if c.service == "kms" {
-			msg = "You have exceeded the rate at which you may call KMS. Reduce the frequency of your calls."
-		}
-		b, _ := json.Marshal(map[string]string{"__type": "ThrottlingException", "message": msg})
-		w.Header().Set("Content-Type", "application/x-amz-json-1.1")
-		w.WriteHeader(http.StatusBadRequest)
-		_, _ = w.Write(b)
+	e := awsError{requestID: "00000000-0000-4000-8000-7412077112ed", status: http.StatusBadRequest, message: "Rate exceeded",
+		xmlns: "http://sns.amazonaws.com/doc/2010-03-31/", queryCode: "Throttling", cborType: "ThrottlingException",
+		restStatus: http.StatusTooManyRequests, restCode: "TooManyRequestsException",
+		jsonStatus: http.StatusBadRequest, jsonType: "ThrottlingException"}
+	if c.service == "kms" {
+		e.message = "You have exceeded the rate at which you may call KMS. Reduce the frequency of your calls."
 	}
+	e.write(w, c.proto)
 }
 
 // burstSeconds is for tests: how many calls a fresh bucket of op admits at
